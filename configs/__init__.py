@@ -1,0 +1,1 @@
+"""YAML configuration shipped as package data: models/, pipelines/, serve/, cluster/."""

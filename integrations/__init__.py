@@ -1,0 +1,1 @@
+"""Label Studio and FiftyOne integrations: prompts in as video jobs, masklets out as labels."""

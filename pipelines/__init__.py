@@ -1,0 +1,1 @@
+"""Runnable jobs and the `sam2-ray` command line: they wire sources, runtime and sinks."""

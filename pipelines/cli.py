@@ -1,0 +1,92 @@
+"""The `sam2-ray` command: parses arguments and hands each subcommand to its own module."""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from pipelines.errors import InvalidInput
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Bad arguments end in one line on stderr and exit code 2, like every other input error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def coordinates(count: int, what: str):
+    """An argparse type for `count` comma-separated numbers, e.g. X,Y."""
+
+    def parse(text: str) -> tuple[float, ...]:
+        try:
+            values = tuple(float(v) for v in text.split(","))
+        except ValueError:
+            values = ()
+        if len(values) != count:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return values
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(prog="sam2-ray", description="SAM 2 segmentation jobs.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineErrorParser)
+
+    seg = commands.add_parser("segment", help="segment one image from point and box prompts")
+    seg.add_argument("image", type=Path)
+    point = coordinates(2, "X,Y")
+    seg.add_argument(
+        "--point",
+        type=point,
+        action="append",
+        default=[],
+        metavar="X,Y",
+        help="positive click in pixels (repeatable)",
+    )
+    seg.add_argument(
+        "--negative",
+        type=point,
+        action="append",
+        default=[],
+        metavar="X,Y",
+        help="negative click in pixels (repeatable)",
+    )
+    seg.add_argument("--box", type=coordinates(4, "X0,Y0,X1,Y1"), metavar="X0,Y0,X1,Y1")
+    seg.add_argument("--model", default="sam2.1_hiera_t", help="model config name")
+    seg.add_argument("--checkpoint", type=Path, help="official or project checkpoint (.pt)")
+    seg.add_argument("--out", type=Path, default=Path("outputs"), help="output folder")
+    seg.add_argument("--seed", type=int, default=0, help="seed for random weights")
+    seg.set_defaults(run=run_segment)
+    return parser
+
+
+def run_segment(args: argparse.Namespace) -> None:
+    # Imported here so that each subcommand loads only its own stack (torch, ray, ...).
+    from pipelines.segment import ImagePrompt, segment
+
+    prompt = ImagePrompt(
+        points=args.point + args.negative,
+        labels=[1] * len(args.point) + [0] * len(args.negative),
+        box=args.box,
+    )
+    result = segment(args.image, prompt, args.model, args.checkpoint, args.out, args.seed)
+    print(f"mask:    {result.mask_path}")
+    print(f"overlay: {result.overlay_path}")
+    print(f"predicted IoU: {result.iou:.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(format="%(levelname)s: %(message)s")
+    try:
+        args.run(args)
+    except InvalidInput as error:
+        print(f"sam2-ray: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

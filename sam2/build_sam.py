@@ -1,0 +1,51 @@
+"""Model builders with Meta's signatures (`build_sam2`), driven by our YAML configs (no Hydra)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from .checkpoint import infer_config_name, load_into, read_state_dict
+from .config import load_config
+from .modeling.sam2_base import SAM2Base
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def build_sam2(
+    config_file: str | Path | None = None,
+    ckpt_path: str | Path | None = None,
+    device: str | torch.device | None = None,
+    mode: str = "eval",
+    hydra_overrides_extra: Sequence[str] = (),
+    apply_postprocessing: bool = True,
+) -> SAM2Base:
+    """Build a SAM 2 model, optionally loading a checkpoint by path.
+
+    `config_file` is a config name (`sam2.1_hiera_t`), Meta's config path
+    (`configs/sam2.1/sam2.1_hiera_t.yaml`) or a YAML file; when omitted it is inferred from the
+    checkpoint's keys. Without a checkpoint the weights are random. `device` defaults to CUDA when
+    available, else CPU.
+    """
+    if hydra_overrides_extra:
+        raise ValueError("hydra overrides are not supported: configs are plain YAML files; "
+                         "copy one from configs/models/ and pass its path instead")
+    if mode not in ("eval", "train"):
+        raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+    state = read_state_dict(ckpt_path) if ckpt_path is not None else None
+    if config_file is None:
+        if state is None:
+            raise ValueError("build_sam2 needs a config name or a checkpoint path")
+        config_file = infer_config_name(state)
+    config = load_config(config_file)
+    if not apply_postprocessing:
+        config = config.replace(dynamic_multimask_via_stability=False)
+    model = SAM2Base(config)
+    if state is not None:
+        load_into(model, state, source=str(ckpt_path))
+    model = model.to(device or default_device())
+    return model.eval() if mode == "eval" else model.train()

@@ -1,0 +1,68 @@
+"""The one place that knows the official checkpoint format (`{"model": state_dict}`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+# (number of Hiera blocks, stage-1 width) -> size suffix of the config name.
+_SIZES = {(12, 96): "t", (16, 96): "s", (24, 112): "b+", (48, 144): "l"}
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Load tensors only (`weights_only=True`): a checkpoint cannot run code on load."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt file, pickle with objects, not a torch file
+        raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
+    state = data.get("model", data) if isinstance(data, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} is not a SAM 2 checkpoint (expected {{'model': state_dict}})")
+    return state
+
+
+def infer_config_name(state: dict[str, torch.Tensor]) -> str:
+    """Name of the shipped config that fits a state dict (size from the trunk, 2.0 vs 2.1 from
+    the temporal pointer projection that only 2.1 has)."""
+    blocks = {int(k.split(".")[3]) for k in state if k.startswith("image_encoder.trunk.blocks.")}
+    embed = state.get("image_encoder.trunk.patch_embed.proj.weight")
+    if not blocks or embed is None:
+        raise ValueError("state dict has no Hiera trunk (image_encoder.trunk.*); not a SAM 2 checkpoint")
+    size = _SIZES.get((max(blocks) + 1, embed.shape[0]))
+    if size is None:
+        raise ValueError(f"no shipped config has {max(blocks) + 1} Hiera blocks of width {embed.shape[0]}; "
+                         "pass a config explicitly")
+    version = "sam2.1" if "obj_ptr_tpos_proj.weight" in state else "sam2"
+    return f"{version}_hiera_{size}"
+
+
+def _listing(title: str, items: list[str], limit: int = 20) -> str:
+    shown = "\n    ".join(items[:limit])
+    more = f"\n    ... and {len(items) - limit} more" if len(items) > limit else ""
+    return f"\n  {title} ({len(items)}):\n    {shown}{more}"
+
+
+def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Strict load with a readable report of every missing, unexpected and mis-shaped key."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    misshaped = sorted(
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in set(expected) & set(state)
+        if state[k].shape != expected[k].shape
+    )
+    if missing or unexpected or misshaped:
+        name = getattr(getattr(model, "config", None), "name", type(model).__name__)
+        report = "".join(
+            _listing(title, items)
+            for title, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
+            if items
+        )
+        raise ValueError(f"{source} does not fit config {name!r}:{report}")
+    model.load_state_dict(state, strict=True)

@@ -1,0 +1,1 @@
+"""Model modules, one file per architectural piece; parameter names match official checkpoints."""

@@ -1,0 +1,57 @@
+"""Memory attention: conditions the current frame's features on past frames' memories and
+object pointers (self-attention, then cross-attention to memory, both with axial RoPE)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .attention import RoPEAttention
+
+
+class MemoryAttentionLayer(nn.Module):
+    """Pre-norm layer. Keys carry the memory PE; queries carry no additive PE (RoPE only)."""
+
+    def __init__(self, d_model: int = 256, mem_dim: int = 64, dim_feedforward: int = 2048,
+                 dropout: float = 0.1, rope_theta: float = 10000.0) -> None:
+        super().__init__()
+        self.self_attn = RoPEAttention(d_model, 1, dropout=dropout, rope_theta=rope_theta)
+        self.cross_attn_image = RoPEAttention(d_model, 1, dropout=dropout, kv_in_dim=mem_dim, rope_theta=rope_theta)
+        self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.norm3 = nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(dropout)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+        self.dropout3 = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_pos: torch.Tensor,
+                num_k_exclude_rope: int = 0) -> torch.Tensor:
+        """x: B x HW x C; memory, memory_pos: B x M x mem_dim."""
+        y = self.norm1(x)
+        x = x + self.dropout1(self.self_attn(y, y, y))
+        y = self.norm2(x)
+        x = x + self.dropout2(self.cross_attn_image(y, memory + memory_pos, memory, num_k_exclude_rope))
+        y = self.linear2(self.dropout(torch.relu(self.linear1(self.norm3(x)))))
+        return x + self.dropout3(y)
+
+
+class MemoryAttention(nn.Module):
+    def __init__(self, d_model: int = 256, mem_dim: int = 64, num_layers: int = 4,
+                 dim_feedforward: int = 2048, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            MemoryAttentionLayer(d_model, mem_dim, dim_feedforward, dropout) for _ in range(num_layers)
+        )
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(self, curr: torch.Tensor, curr_pos: torch.Tensor, memory: torch.Tensor,
+                memory_pos: torch.Tensor, num_obj_ptr_tokens: int = 0) -> torch.Tensor:
+        """curr, curr_pos: B x HW x C (batch first); memory, memory_pos: B x M x mem_dim, the last
+        `num_obj_ptr_tokens` being object-pointer tokens. -> B x HW x C."""
+        x = curr + 0.1 * curr_pos
+        for layer in self.layers:
+            x = layer(x, memory, memory_pos, num_obj_ptr_tokens)
+        return self.norm(x)

@@ -1,0 +1,1 @@
+"""Ray runtime: model replicas, scheduler, masklet store and the Serve app."""

