@@ -2,7 +2,6 @@
 
 import logging
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -54,12 +53,6 @@ class SegmentResult:
     iou: float
 
 
-def available_models() -> list[str]:
-    """Model names `build_sam2` accepts: the YAML files shipped in configs/models/."""
-    configs = resources.files("configs").joinpath("models").iterdir()
-    return sorted(c.name.removesuffix(".yaml") for c in configs if c.name.endswith(".yaml"))
-
-
 def load_image(path: Path) -> np.ndarray:
     """H x W x 3 uint8 RGB."""
     if not path.is_file():
@@ -72,13 +65,17 @@ def load_image(path: Path) -> np.ndarray:
 
 
 def predict_mask(
-    image: np.ndarray, prompt: ImagePrompt, model: str, checkpoint: Path | None, seed: int
+    image: np.ndarray, prompt: ImagePrompt, model: str | None, checkpoint: Path | None, seed: int
 ) -> tuple[np.ndarray, float]:
-    """The best of the predicted masks (H x W bool) and its predicted IoU."""
-    if model not in available_models():
-        raise InvalidInput(f"unknown model {model!r}; available: {', '.join(available_models())}")
-    if checkpoint is not None and not checkpoint.is_file():
-        raise InvalidInput(f"checkpoint not found: {checkpoint}")
+    """The best of the predicted masks (H x W bool) and its predicted IoU. Without a model name
+    the config is inferred from the checkpoint (or is sam2.1_hiera_t without one)."""
+    if model is None and checkpoint is None:
+        model = "sam2.1_hiera_t"
+    torch.manual_seed(seed)  # without a checkpoint the weights are this seed's random init
+    try:
+        sam = build_sam2(model, ckpt_path=checkpoint, device="cpu")
+    except (ValueError, FileNotFoundError) as error:  # unknown config, unreadable/unfitting checkpoint
+        raise InvalidInput(str(error)) from None
     if checkpoint is None:
         log.warning(
             "no checkpoint given: the model has random weights (seed %d), so its masks mean "
@@ -86,8 +83,6 @@ def predict_mask(
             "ship a trained small model later.",
             seed,
         )
-    torch.manual_seed(seed)  # without a checkpoint the weights are this seed's random init
-    sam = build_sam2(model, ckpt_path=None if checkpoint is None else str(checkpoint), device="cpu")
     predictor = SAM2ImagePredictor(sam)
     predictor.set_image(image)
     has_points = bool(prompt.points)
@@ -116,7 +111,7 @@ def render_overlay(image: np.ndarray, mask: np.ndarray, prompt: ImagePrompt) -> 
 def segment(
     image_path: Path,
     prompt: ImagePrompt,
-    model: str,
+    model: str | None,
     checkpoint: Path | None,
     out_dir: Path,
     seed: int,

@@ -50,13 +50,14 @@ def _listing(title: str, items: list[str], limit: int = 20) -> str:
 def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
     """Strict load with a readable report of every missing, unexpected and mis-shaped key."""
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    misshaped = sorted(
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in set(expected) & set(state)
-        if state[k].shape != expected[k].shape
-    )
+    # Listed in checkpoint order, so a run of blocks reads as a run.
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    misshaped = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if missing or unexpected or misshaped:
         name = getattr(getattr(model, "config", None), "name", type(model).__name__)
         report = "".join(

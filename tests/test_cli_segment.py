@@ -57,6 +57,7 @@ def test_segment_without_checkpoint_warns_and_is_reproducible_with_its_seed(segm
         ([SAMPLE, "--point", "600,100"], "outside the 512x384 image"),
         ([SAMPLE], "at least one point or a box"),
         ([SAMPLE, "--point", "1,1", "--checkpoint", "missing.pt"], "checkpoint not found"),
+        ([SAMPLE, "--point", "1,1", "--model", "sam3_hiera_t"], "unknown model config"),
     ],
 )
 def test_bad_input_is_one_line_on_stderr_and_exit_code_2(args, message, tmp_path):
@@ -65,3 +66,16 @@ def test_bad_input_is_one_line_on_stderr_and_exit_code_2(args, message, tmp_path
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert message in result.stderr
+
+
+def test_checkpoint_by_path_infers_the_model(tmp_path):
+    import torch
+
+    from sam2.build_sam import build_sam2
+
+    ckpt = tmp_path / "sam2_hiera_tiny.pt"
+    torch.save({"model": build_sam2("sam2_hiera_t", device="cpu").state_dict()}, ckpt)
+    result = sam2_ray("segment", SAMPLE, "--box", "100,60,220,180", "--checkpoint", ckpt, "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "random weights" not in result.stderr
+    assert (tmp_path / "shapes_mask.png").is_file()

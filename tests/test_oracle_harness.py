@@ -86,6 +86,7 @@ def expected_shapes() -> dict[str, tuple[int, ...]]:
             f"{name}.masks": (*lead, *hw),
             f"{name}.iou": lead,
             f"{name}.low_res": (*lead, 256, 256),
+            f"{name}.obj_score": (lead[0] if len(lead) == 2 else 1, 1),
         }
     for j, image in enumerate(IMAGES):
         shapes |= {

@@ -96,12 +96,12 @@ class MaskDecoder(nn.Module):
         output_tokens = output_tokens.unsqueeze(0).expand(batch, -1, -1)
         tokens = torch.cat((output_tokens, sparse_prompt_embeddings), dim=1)
 
-        if repeat_image:
+        if repeat_image and batch > 1:
             src = torch.repeat_interleave(image_embeddings, batch, dim=0)
         else:
             src = image_embeddings
         src = src + dense_prompt_embeddings
-        pos_src = torch.repeat_interleave(image_pe, batch, dim=0)
+        pos_src = image_pe.expand(batch, -1, -1, -1)
         b, c, h, w = src.shape
 
         hs, src = self.transformer(src, pos_src, tokens)

@@ -39,10 +39,18 @@ class PromptEncoder(nn.Module):
             nn.Conv2d(mask_in_chans, embed_dim, kernel_size=1),
         )
         self.no_mask_embed = nn.Embedding(1, embed_dim)
+        self._dense_pe: tuple | None = None
 
     def get_dense_pe(self) -> torch.Tensor:
-        """Dense PE of the image embedding grid: 1 x C x h x w."""
-        return self.pe_layer.grid(self.image_embedding_size).unsqueeze(0)
+        """Dense PE of the image embedding grid: 1 x C x h x w (cached until the buffer changes)."""
+        gaussian = self.pe_layer.positional_encoding_gaussian_matrix
+        key = (gaussian._version, gaussian.device, gaussian.data_ptr())
+        if self._dense_pe is None or self._dense_pe[0] != key or torch.is_grad_enabled():
+            pe = self.pe_layer.grid(self.image_embedding_size).unsqueeze(0)
+            if torch.is_grad_enabled():
+                return pe
+            self._dense_pe = (key, pe)
+        return self._dense_pe[1]
 
     def _embed_points(self, points: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """points: B x N x 2 (input-image pixels), labels: B x N -> B x (N+1) x C.

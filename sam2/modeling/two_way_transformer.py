@@ -42,11 +42,12 @@ class TwoWayAttentionBlock(nn.Module):
             queries = queries + self.self_attn(q, q, queries)
         queries = self.norm1(queries)
 
+        # keys do not change until the last step, so keys + key_pe serves both cross-attentions.
         q, k = queries + query_pe, keys + key_pe
         queries = self.norm2(queries + self.cross_attn_token_to_image(q, k, keys))
         queries = self.norm3(queries + self.mlp(queries))
 
-        q, k = queries + query_pe, keys + key_pe
+        q = queries + query_pe
         keys = self.norm4(keys + self.cross_attn_image_to_token(k, q, queries))
         return queries, keys
 

@@ -18,7 +18,7 @@ outputs (float32 unless noted), for each image i encoded by set_image:
   img{i}.embed             get_image_embedding() (1, 256, 64, 64), includes no_mem_embed
   img{i}.high_res{k} k=0,1 the predictor's cached high-res features
 for each case: {name}.logits ([B,] C, H, W), {name}.masks (same, uint8), {name}.iou ([B,] C),
-  {name}.low_res ([B,] C, 256, 256)
+  {name}.low_res ([B,] C, 256, 256), {name}.obj_score (B, 1) object-score logits of the decoder
 for the batch run, j-th batch image: batch{j}.logits, batch{j}.iou, batch{j}.low_res,
   batch{j}.embed (1, 256, 64, 64)
 """
@@ -80,6 +80,8 @@ def run(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, np.ndarray]
     images = inputs["images"]
     predictor = SAM2ImagePredictor(model)
     out: dict[str, np.ndarray] = {}
+    scores: list[torch.Tensor] = []  # object-score logits, the decoder's 4th output
+    model.sam_mask_decoder.register_forward_hook(lambda _m, _i, output: scores.append(output[3]))
     current = None
     for case in inputs.get("cases", []):
         if case["image"] != current:
@@ -98,8 +100,9 @@ def run(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, np.ndarray]
             normalize_coords=case.get("normalize_coords", True),
         )
         logits, iou, low_res = predictor.predict(**kwargs, return_logits=True)
-        masks, _, _ = predictor.predict(**kwargs, return_logits=False)
         name = case["name"]
+        out[f"{name}.obj_score"] = scores[-1].float().numpy()
+        masks, _, _ = predictor.predict(**kwargs, return_logits=False)
         out[f"{name}.logits"] = logits.astype(np.float32)
         out[f"{name}.masks"] = masks.astype(np.uint8)
         out[f"{name}.iou"] = iou.astype(np.float32)
