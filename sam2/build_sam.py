@@ -1,4 +1,5 @@
-"""Model builders with Meta's signatures (`build_sam2`), driven by our YAML configs (no Hydra)."""
+"""Model builders with Meta's signatures (`build_sam2`, `build_sam2_video_predictor`), driven by
+our YAML configs (no Hydra)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,27 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _build(cls, config_file, ckpt_path, device, mode, hydra_overrides_extra, apply_postprocessing, **kwargs):
+    if hydra_overrides_extra:
+        raise ValueError("hydra overrides are not supported: configs are plain YAML files; "
+                         "copy one from configs/models/ and pass its path instead")
+    if mode not in ("eval", "train"):
+        raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+    state = read_state_dict(ckpt_path) if ckpt_path is not None else None
+    if config_file is None:
+        if state is None:
+            raise ValueError("a config name or a checkpoint path is needed")
+        config_file = infer_config_name(state)
+    config = load_config(config_file)
+    if not apply_postprocessing:
+        config = config.replace(dynamic_multimask_via_stability=False)
+    model = cls(config, **kwargs)
+    if state is not None:
+        load_into(model, state, source=str(ckpt_path))
+    model = model.to(device or default_device())
+    return model.eval() if mode == "eval" else model.train()
+
+
 def build_sam2(
     config_file: str | Path | None = None,
     ckpt_path: str | Path | None = None,
@@ -31,21 +53,28 @@ def build_sam2(
     checkpoint's keys. Without a checkpoint the weights are random. `device` defaults to CUDA when
     available, else CPU.
     """
-    if hydra_overrides_extra:
-        raise ValueError("hydra overrides are not supported: configs are plain YAML files; "
-                         "copy one from configs/models/ and pass its path instead")
-    if mode not in ("eval", "train"):
-        raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
-    state = read_state_dict(ckpt_path) if ckpt_path is not None else None
-    if config_file is None:
-        if state is None:
-            raise ValueError("build_sam2 needs a config name or a checkpoint path")
-        config_file = infer_config_name(state)
-    config = load_config(config_file)
-    if not apply_postprocessing:
-        config = config.replace(dynamic_multimask_via_stability=False)
-    model = SAM2Base(config)
-    if state is not None:
-        load_into(model, state, source=str(ckpt_path))
-    model = model.to(device or default_device())
-    return model.eval() if mode == "eval" else model.train()
+    return _build(SAM2Base, config_file, ckpt_path, device, mode, hydra_overrides_extra, apply_postprocessing)
+
+
+def build_sam2_video_predictor(
+    config_file: str | Path | None = None,
+    ckpt_path: str | Path | None = None,
+    device: str | torch.device | None = None,
+    mode: str = "eval",
+    hydra_overrides_extra: Sequence[str] = (),
+    apply_postprocessing: bool = True,
+    keep_corrections: bool = True,
+    **kwargs,
+):
+    """Build a `SAM2VideoPredictor`. Post-processing as in Meta's builder: binarised click masks
+    for the memory and small-hole filling (area 8); `keep_corrections` (default True) makes a
+    correction click on a tracked frame a conditioning frame that survives re-propagation."""
+    from .sam2_video_predictor import SAM2VideoPredictor
+
+    if kwargs.pop("vos_optimized", False):
+        raise ValueError("vos_optimized is not available; see SAM2VideoPredictor's faster modes instead")
+    if kwargs:
+        raise ValueError(f"unknown arguments: {sorted(kwargs)}")
+    post = {"binarize_mask_from_pts_for_mem_enc": True, "fill_hole_area": 8} if apply_postprocessing else {}
+    return _build(SAM2VideoPredictor, config_file, ckpt_path, device, mode, hydra_overrides_extra,
+                  apply_postprocessing, keep_corrections=keep_corrections, **post)

@@ -111,7 +111,9 @@ def _build(cls, values: dict, where: str):
     return cls(**kwargs)
 
 
-def load_config(config: str | Path) -> ModelConfig:
+def load_config(config: str | Path | ModelConfig) -> ModelConfig:
+    if isinstance(config, ModelConfig):
+        return config
     name, text = _resolve(config)
     values = yaml.safe_load(text) or {}
     if not isinstance(values, dict):

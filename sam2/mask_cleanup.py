@@ -28,6 +28,12 @@ def component_areas(binary: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(out.reshape(binary.shape)).to(binary.device)
 
 
+def fill_holes(logits: torch.Tensor, max_area: float, value: float) -> torch.Tensor:
+    """Background components (logit <= 0) of at most `max_area` pixels get the logit `value`."""
+    areas = component_areas(logits <= 0)
+    return torch.where((areas > 0) & (areas <= max_area), value, logits)
+
+
 def clean_mask_logits(logits: torch.Tensor, max_hole_area: float = 0.0, max_sprinkle_area: float = 0.0,
                       threshold: float = 0.0) -> torch.Tensor:
     """Background components of at most `max_hole_area` pixels become foreground (threshold + 10);

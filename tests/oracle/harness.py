@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,7 @@ def _run(
     inputs: dict[str, Any],
     timeout: float,
     seed: int = 0,
+    overrides: Sequence[str] = (),
 ) -> dict[str, np.ndarray]:
     src = oracle_root()
     env = dict(os.environ)
@@ -172,6 +174,7 @@ def _run(
             str(tmp_dir / "in"),
             str(out),
             str(seed),
+            json.dumps(list(overrides)),
         ]
         try:
             proc = subprocess.run(
@@ -191,16 +194,27 @@ def _run(
 
 
 def run_job(
-    job: str, config: str, weights: Path, inputs: dict[str, Any], timeout: float = 1800
+    job: str,
+    config: str,
+    weights: Path,
+    inputs: dict[str, Any],
+    timeout: float = 1800,
+    overrides: Sequence[str] = (),
 ) -> dict[str, np.ndarray]:
     """Run `jobs/<job>.py` on the reference model `config` loaded from `weights`.
 
     `inputs` may nest dicts/lists of JSON values and numpy arrays. Returns the job's arrays.
+    The job's module-level `BUILDER` ("image", the default, or "video") picks the reference
+    builder (`build_sam2` or `build_sam2_video_predictor`, see runner.py); `overrides` are extra
+    hydra overrides for it, e.g. `["++model.image_size=256"]`. Checkpoints from `make_weights`
+    load under that override too: no parameter's shape depends on image_size.
     """
     job_file = JOBS / f"{job}.py"
     if not job_file.exists():
         raise OracleError(f"no oracle job {job_file}")
-    return _run(job_file, config, Path(weights), inputs, timeout)
+    if isinstance(overrides, str):
+        raise TypeError("overrides is a list of hydra override strings, not one string")
+    return _run(job_file, config, Path(weights), inputs, timeout, overrides=overrides)
 
 
 def make_weights(config: str, seed: int) -> Path:

@@ -1,9 +1,15 @@
 """Subprocess entry point that runs one oracle job on Meta's reference SAM 2.
 
-Run as `python -P runner.py ORACLE_DIR JOB_FILE CONFIG WEIGHTS INPUTS_DIR OUT_NPZ SEED` with the
-reference source (ORACLE_DIR), the torchvision shim and the reference's deps first on PYTHONPATH
-(see harness.py). WEIGHTS "-" means random init after `torch.manual_seed(SEED)`. It is a separate
-process because the reference's top-level package is named `sam2`, like ours.
+Run as `python -P runner.py ORACLE_DIR JOB_FILE CONFIG WEIGHTS INPUTS_DIR OUT_NPZ SEED [OVERRIDES]`
+with the reference source (ORACLE_DIR), the torchvision shim and the reference's deps first on
+PYTHONPATH (see harness.py). WEIGHTS "-" means random init after `torch.manual_seed(SEED)`. It is a
+separate process because the reference's top-level package is named `sam2`, like ours.
+
+The job's module-level `BUILDER` picks the model passed to its `run(model, inputs)`: "image"
+(default) -> `build_sam2` (a SAM2Base), "video" -> `build_sam2_video_predictor` (a
+SAM2VideoPredictor). Both use their defaults (apply_postprocessing=True). OVERRIDES, a JSON list
+of hydra override strings (e.g. `["++model.image_size=256"]`), is passed as
+`hydra_overrides_extra`; absent means none.
 
 The parent imports this module too, for the input codec only: nothing at module level may
 import `sam2` or torch.
@@ -74,23 +80,32 @@ def _import_reference(oracle_dir: Path) -> None:
         raise RuntimeError(f"imported torchvision {torchvision.__file__}, expected the oracle shim")
 
 
+BUILDERS = {"image": "build_sam2", "video": "build_sam2_video_predictor"}
+
+
 def main(argv: list[str]) -> None:
-    oracle_dir, job_file, config, weights, inputs_dir, out_npz, seed = argv
+    oracle_dir, job_file, config, weights, inputs_dir, out_npz, seed = argv[:7]
+    overrides = json.loads(argv[7]) if len(argv) > 7 else []
     _import_reference(Path(oracle_dir))
     import torch
 
-    from sam2.build_sam import build_sam2
+    from sam2 import build_sam
 
-    family = "sam2" if config.startswith("sam2_") else "sam2.1"
-    torch.manual_seed(int(seed))  # makes random init (weights "-") reproducible
-    model = build_sam2(
-        f"configs/{family}/{config}.yaml",
-        ckpt_path=None if weights == "-" else weights,
-        device="cpu",
-    )
     spec = importlib.util.spec_from_file_location("oracle_job", job_file)
     job = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(job)
+    builder = getattr(job, "BUILDER", "image")
+    if builder not in BUILDERS:
+        raise ValueError(f"{job_file}: BUILDER must be one of {sorted(BUILDERS)}, got {builder!r}")
+
+    family = "sam2" if config.startswith("sam2_") else "sam2.1"
+    torch.manual_seed(int(seed))  # makes random init (weights "-") reproducible
+    model = getattr(build_sam, BUILDERS[builder])(
+        f"configs/{family}/{config}.yaml",
+        ckpt_path=None if weights == "-" else weights,
+        device="cpu",
+        hydra_overrides_extra=list(overrides),
+    )
     with torch.no_grad():
         result = job.run(model, decode_inputs(Path(inputs_dir)))
     np.savez(out_npz, **{k: np.asarray(v) for k, v in result.items()})
