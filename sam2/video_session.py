@@ -160,29 +160,33 @@ class VideoSession:
         if not self.objects:
             raise ValueError(f"video {self.name}: no objects to track; add points, a box or a mask first")
         start = min(f for obj in self.objects.values() for f in obj.prompts)
-        objects = list(self.objects.values())
-        for obj in objects:
+        for obj in self.objects.values():
             obj.memory = ObjectMemory()
-        yield from self._pass(objects, self.frames.iter_frames(start), start, reverse=False)
+        yield from self._pass(self.frames.iter_frames(start), start, reverse=False)
         if backward and start > 0:
             if not self.frames.seekable:
                 raise ValueError(f"video {self.name} can only be read forward: prompts start on frame {start}, "
                                  "so frames before it cannot be tracked")
-            for obj in objects:
+            for obj in self.objects.values():
                 obj.memory = _restart_memory(obj, start, self.model.config.max_obj_ptrs_in_encoder)
-            yield from self._pass(objects, self.frames.iter_reverse(start - 1), start, reverse=True)
+            yield from self._pass(self.frames.iter_reverse(start - 1), start, reverse=True)
 
-    def _pass(self, objects: list[_Object], frames: Iterable[tuple[int, np.ndarray]], start: int,
-              reverse: bool) -> Iterator[FrameResult]:
-        """One direction. Initial prompts on frames the pass has not reached yet are segmented
-        first, so that every frame of the pass sees all of them (SAM 2 semantics)."""
+    def _pass(self, frames: Iterable[tuple[int, np.ndarray]], start: int, reverse: bool) -> Iterator[FrameResult]:
+        """One direction. Initial prompts are segmented before the pass where the source allows it,
+        so that every frame sees all of them (SAM 2 semantics); on a stream, and for prompts or
+        objects added while the pass runs, when their frame arrives."""
         cfg = self.model.config
-        if not reverse:
+        if not reverse and self.frames.seekable:
+            objects = list(self.objects.values())
             for frame_idx in sorted({f for obj in objects for f, p in obj.prompts.items() if not p.correction}):
-                self._initial_prompts(objects, frame_idx)
+                self._initial_prompts(objects, frame_idx, self.frames.frame(frame_idx))
+        last = None
         for frame_idx, image in frames:
+            last = frame_idx
+            objects = list(self.objects.values())
             feats = self._features(frame_idx, image)
-            present = [obj for obj in objects if obj.memory.cond or frame_idx in obj.prompts]
+            self._initial_prompts(objects, frame_idx, image)
+            present = [obj for obj in objects if obj.memory.cond]
             todo = [obj for obj in present if frame_idx not in obj.memory.cond]
             tracked = track_objects(self.model, feats, [o.memory for o in todo], frame_idx, reverse,
                                     self._length_for_pointers) if todo else []
@@ -202,15 +206,23 @@ class VideoSession:
                         None if reverse else start)
             if result is not None:
                 yield result
+        if not reverse:
+            self._check_all_prompts_seen(list(self.objects.values()), last)
 
-    def _initial_prompts(self, objects: list[_Object], frame_idx: int) -> None:
-        image = None
+    def _check_all_prompts_seen(self, objects: list[_Object], last: int | None) -> None:
+        for obj in objects:
+            for frame_idx in obj.prompts:
+                if last is None or frame_idx > last:
+                    raise ValueError(f"video {self.name}, object {obj.obj_id!r}, frame {frame_idx}: the video "
+                                     f"ended {'before any frame' if last is None else f'at frame {last}'}, "
+                                     "so this prompt was never applied")
+
+    def _initial_prompts(self, objects: list[_Object], frame_idx: int, image: np.ndarray) -> None:
+        """Segment the objects whose initial prompt is on this frame and not applied yet."""
         for obj in objects:
             prompt = obj.prompts.get(frame_idx)
-            if prompt is None or prompt.correction:
+            if prompt is None or prompt.correction or frame_idx in obj.memory.cond:
                 continue
-            if image is None:
-                image = self.frames.frame(frame_idx)
             feats = self._features(frame_idx, image)
             if prompt.mask is not None:
                 head = tracking.mask_as_output(self.model, feats.vision, feats.high_res, prompt.mask)
