@@ -28,9 +28,10 @@ class MemoryAttentionLayer(nn.Module):
         self.dropout3 = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_pos: torch.Tensor,
-                num_k_exclude_rope: int = 0) -> torch.Tensor:
-        """x: B x HW x C; memory, memory_pos: B x M x mem_dim."""
-        y = self.norm1(x)
+                num_k_exclude_rope: int = 0, same_rows: bool = False) -> torch.Tensor:
+        """x: B x HW x C; memory, memory_pos: B x M x mem_dim. `same_rows`: every x[b] is equal (the
+        first layer of several objects on one frame), so self-attention runs once for all."""
+        y = self.norm1(x[:1] if same_rows else x)
         x = x + self.dropout1(self.self_attn(y, y, y))
         y = self.norm2(x)
         x = x + self.dropout2(self.cross_attn_image(y, memory + memory_pos, memory, num_k_exclude_rope))
@@ -51,7 +52,10 @@ class MemoryAttention(nn.Module):
                 memory_pos: torch.Tensor, num_obj_ptr_tokens: int = 0) -> torch.Tensor:
         """curr, curr_pos: B x HW x C (batch first); memory, memory_pos: B x M x mem_dim, the last
         `num_obj_ptr_tokens` being object-pointer tokens. -> B x HW x C."""
+        # Objects tracked on one frame share its features (a broadcast view): until the first
+        # cross-attention their rows are identical.
+        shared = curr.shape[0] > 1 and curr.stride(0) == 0 and curr_pos.stride(0) == 0 and not self.training
         x = curr + 0.1 * curr_pos
-        for layer in self.layers:
-            x = layer(x, memory, memory_pos, num_obj_ptr_tokens)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, memory, memory_pos, num_obj_ptr_tokens, same_rows=shared and i == 0)
         return self.norm(x)
