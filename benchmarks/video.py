@@ -29,7 +29,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from sam2.build_sam import build_sam2_video_predictor  # noqa: E402
-from sam2.config import load_config  # noqa: E402
 from tests.oracle import run_job  # noqa: E402
 from tests.parity.video_cases import video_weights  # noqa: E402
 from tests.support.clips import make_clip, write_folder  # noqa: E402
@@ -85,8 +84,9 @@ def mask_agreement(a: list[np.ndarray], b: list[np.ndarray]) -> tuple[float, flo
 
 
 _OURS_MEMORY = """
-import json, resource, sys
+import json, sys
 from sam2.build_sam import build_sam2_video_predictor
+from tests.support.memory import peak_rss
 from sam2.config import load_config
 from sam2.video_session import VideoSession
 from tests.parity.video_cases import video_weights
@@ -95,7 +95,7 @@ model = build_sam2_video_predictor(load_config("sam2.1_hiera_t").replace(image_s
 session = VideoSession(model, folder)
 session.add_points(0, 1, points=[[x, y]], labels=[1])
 count = sum(1 for _ in session.run())
-print(json.dumps({"frames": count, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+print(json.dumps({"frames": count, "peak": peak_rss()}))
 """
 
 
@@ -111,48 +111,53 @@ def memory_reference(folder: Path, point) -> int:
     return int(out["peak_rss_bytes"])
 
 
+def speed(frames: int, objects: list[int], fast: bool, tmp: Path) -> None:
+    clip = make_clip(frames, 480, 640, num_objects=4, seed=7)
+    folder = write_folder(clip.frames, tmp / "speed")
+    print(f"\nspeed, 1024 px, {frames} frames of 480x640, mean s/frame over the second half")
+    print(f"{'objects':>7} {'ours s/f':>9} {'ref s/f':>9} {'ours fps':>9} {'ref fps':>9} {'ratio':>6}")
+    exact: dict[int, float] = {}
+    for n in objects:
+        prompts = _prompts(clip, n)
+        ours_times, ours_logits = time_ours(folder, prompts, fast=False)
+        ref = steady(time_reference(folder, prompts))
+        exact[n] = steady(ours_times)
+        print(f"{n:>7} {exact[n]:9.3f} {ref:9.3f} {1 / exact[n]:9.4f} {1 / ref:9.4f} {ref / exact[n]:6.2f}", flush=True)
+        if fast:
+            fast_times, fast_logits = time_ours(folder, prompts, fast=True)
+            diff, iou = mask_agreement(ours_logits, fast_logits)
+            print(f"{'':>7} fast mode (bf16 autocast): {steady(fast_times):.3f} s/frame, "
+                  f"{exact[n] / steady(fast_times):.2f}x exact, {ref / steady(fast_times):.2f}x reference; "
+                  f"vs exact: max |logit diff| {diff:.3g}, mean mask IoU {iou:.4f}", flush=True)
+    if len(exact) > 1:
+        lo, hi = min(exact), max(exact)
+        print(f"{hi} objects cost {exact[hi] / exact[lo]:.2f}x {lo} object(s) per frame (ours, exact)")
+
+
+def memory(frame_counts: list[int], tmp: Path) -> None:
+    print("\npeak resident memory (VmHWM), 256 px, 1 object, a fresh process each")
+    print(f"{'frames':>7} {'ours MiB':>9} {'ref MiB':>9}")
+    clip = make_clip(max(frame_counts), 240, 320, num_objects=1, seed=8)
+    point = _prompts(clip, 1)[0]
+    for n in frame_counts:
+        folder = write_folder(clip.frames[:n], tmp / f"mem{n}")
+        ours, ref = memory_ours(folder, point), memory_reference(folder, point)
+        print(f"{n:>7} {ours / 2**20:9.0f} {ref / 2**20:9.0f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=12)
-    parser.add_argument("--objects", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--memory-frames", type=int, nargs="*", default=[100, 600])
+    parser.add_argument("--objects", type=int, nargs="*", default=[1, 4], help="none: skip the speed part")
+    parser.add_argument("--memory-frames", type=int, nargs="*", default=[100, 600], help="none: skip memory")
     parser.add_argument("--no-fast", action="store_true", help="skip the bf16 fast mode")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, sam2.1_hiera_t", flush=True)
-
     with TemporaryDirectory() as tmp:
-        clip = make_clip(args.frames, 480, 640, num_objects=4, seed=7)
-        folder = write_folder(clip.frames, Path(tmp) / "speed")
-        print(f"\nspeed, 1024 px, {args.frames} frames of 480x640, mean s/frame over the second half")
-        print(f"{'objects':>7} {'ours s/f':>9} {'ref s/f':>9} {'ours fps':>9} {'ref fps':>9} {'ratio':>6}")
-        exact: dict[int, float] = {}
-        for n in args.objects:
-            prompts = _prompts(clip, n)
-            ours_times, ours_logits = time_ours(folder, prompts, fast=False)
-            ref_times = time_reference(folder, prompts)
-            exact[n] = steady(ours_times)
-            ref = steady(ref_times)
-            print(f"{n:>7} {exact[n]:9.3f} {ref:9.3f} {1 / exact[n]:9.4f} {1 / ref:9.4f} {ref / exact[n]:6.2f}",
-                  flush=True)
-            if not args.no_fast:
-                fast_times, fast_logits = time_ours(folder, prompts, fast=True)
-                diff, iou = mask_agreement(ours_logits, fast_logits)
-                print(f"{'':>7} fast mode (bf16 autocast): {steady(fast_times):.3f} s/frame, "
-                      f"{exact[n] / steady(fast_times):.2f}x exact; vs exact: max |logit diff| {diff:.3g}, "
-                      f"mean mask IoU {iou:.4f}", flush=True)
-        if len(exact) > 1:
-            lo, hi = min(exact), max(exact)
-            print(f"{hi} objects cost {exact[hi] / exact[lo]:.2f}x {lo} object(s) per frame (ours)")
-
+        if args.objects:
+            speed(args.frames, args.objects, not args.no_fast, Path(tmp))
         if args.memory_frames:
-            print("\npeak resident memory, 256 px, 1 object (fresh process each)")
-            print(f"{'frames':>7} {'ours MiB':>9} {'ref MiB':>9}")
-            long_clip = make_clip(max(args.memory_frames), 240, 320, num_objects=1, seed=8)
-            point = _prompts(long_clip, 1)[0]
-            for n in args.memory_frames:
-                folder = write_folder(long_clip.frames[:n], Path(tmp) / f"mem{n}")
-                ours, ref = memory_ours(folder, point), memory_reference(folder, point)
-                print(f"{n:>7} {ours / 2**20:9.0f} {ref / 2**20:9.0f}", flush=True)
+            memory(args.memory_frames, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -72,6 +72,9 @@ class SAM2VideoPredictor(SAM2Base):
         """Open a video (file, JPEG/PNG folder, frame array). The offload/async flags of Meta's
         API are accepted for compatibility; frames are always decoded on demand."""
         frames = open_frames(video_path)
+        if not frames.seekable:
+            raise ValueError(f"video {frames.name} can only be read forward; init_state needs a file, a frame "
+                             "folder or an array (use sam2.video_session.VideoSession for streams)")
         if not frames.num_frames:
             raise ValueError(f"video {frames.name} has no frames")
         first = frames.frame(0)
@@ -194,9 +197,12 @@ class SAM2VideoPredictor(SAM2Base):
         state.pending[obj_idx][is_cond][frame_idx] = out
         return frame_idx, state.obj_ids, self._video_masks(state, self._frame_masks(state, frame_idx, is_cond))
 
-    def _frame_masks(self, state: InferenceState, frame_idx: int, is_cond: bool) -> torch.Tensor:
+    def _frame_masks(self, state: InferenceState, frame_idx: int, is_cond: bool | None = None) -> torch.Tensor:
         """N x 1 x 4h x 4w low-res logits on a frame, pending prompts first; NO_OBJ_SCORE where an
-        object has no output there."""
+        object has no output there. `is_cond` picks which pending prompts count (default: the
+        conditioning ones if any object has one pending on this frame)."""
+        if is_cond is None:
+            is_cond = any(frame_idx in pending[True] for pending in state.pending)
         side = self.image_size // 4
         masks = torch.full((len(state.objects), 1, side, side), NO_OBJ_SCORE, device=self.device)
         for i, obj in enumerate(state.objects):
@@ -325,8 +331,7 @@ class SAM2VideoPredictor(SAM2Base):
             obj.tracked.pop(frame_idx, None)
         if not need_output:
             return None
-        masks = self._frame_masks(state, frame_idx, is_cond=True)
-        return frame_idx, state.obj_ids, self._video_masks(state, masks)
+        return frame_idx, state.obj_ids, self._video_masks(state, self._frame_masks(state, frame_idx))
 
     def remove_object(self, inference_state: InferenceState, obj_id, strict: bool = False, need_output: bool = True):
         """Drop an object; the remaining ones keep their ids (their indices shift down)."""
@@ -345,6 +350,5 @@ class SAM2VideoPredictor(SAM2Base):
         if need_output and state.objects:
             with torch.inference_mode():
                 for frame_idx in prompted:
-                    masks = self._frame_masks(state, frame_idx, is_cond=True)
-                    updated.append((frame_idx, self._video_masks(state, masks)))
+                    updated.append((frame_idx, self._video_masks(state, self._frame_masks(state, frame_idx))))
         return state.obj_ids, updated

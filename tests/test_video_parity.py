@@ -20,7 +20,7 @@ import pytest
 from sam2.build_sam import build_sam2_video_predictor
 from sam2.config import load_config
 from tests.oracle import run_job
-from tests.parity.video_cases import run_ours, scenario, video_weights
+from tests.parity.video_cases import mask_scenario, run_ours, scenario, video_weights
 from tests.support.clips import make_clip, write_folder
 
 LOGIT_TOLERANCE = 1e-3
@@ -34,23 +34,23 @@ def clip(request, tmp_path_factory):
     return clip, write_folder(clip.frames, tmp_path_factory.mktemp("clip") / "frames")
 
 
-def _reference(folder, ops, keep_corrections: bool) -> dict:
+def _reference(folder, ops, keep_corrections: bool, masks=()) -> dict:
     overrides = [f"++model.image_size={IMAGE_SIZE}"]
     if keep_corrections:
         overrides.append("++model.add_all_frames_to_correct_as_cond=true")
     # The reference crashes on CPU when a frame's memory has no pointer (bf16 memory meets fp32
     # weights); the oracle casts that memory to fp32, which is exactly what the cat does otherwise.
-    inputs = {"video": str(folder), "ops": ops, "upcast_bf16_memory": True}
+    inputs = {"video": str(folder), "ops": ops, "upcast_bf16_memory": True, "masks": list(masks)}
     return run_job("video", "sam2.1_hiera_t", video_weights(), inputs, overrides=overrides)
 
 
-def _ours(folder, ops, keep_corrections: bool) -> dict:
+def _ours(folder, ops, keep_corrections: bool, masks=()) -> dict:
     config = load_config("sam2.1_hiera_t").replace(image_size=IMAGE_SIZE)
     predictor = build_sam2_video_predictor(config, video_weights(), device="cpu", keep_corrections=keep_corrections)
     # On CPU the reference cannot fill holes (it needs its CUDA extension) and silently skips it;
     # ours works everywhere, so it is switched off here to compare like with like.
     predictor.fill_hole_area = 0
-    return run_ours(predictor, str(folder), ops)
+    return run_ours(predictor, str(folder), ops, masks)
 
 
 def _assert_equal(reference: dict, ours: dict) -> None:
@@ -97,3 +97,10 @@ def test_correction_survives_repropagation_only_when_kept(clip):
             np.testing.assert_array_equal(after, corrected)
         else:
             np.testing.assert_allclose(after, before, atol=LOGIT_TOLERANCE)
+
+
+def test_mask_prompt_clear_remove_and_partial_propagation_match_reference(clip):
+    clip, folder = clip
+    masks = [clip.masks[0, 0]]
+    ops = mask_scenario(clip)
+    _assert_equal(_reference(folder, ops, True, masks), _ours(folder, ops, True, masks))

@@ -127,8 +127,9 @@ def test_memory_bank_keeps_only_the_window(model):
 
 def _peak_rss_streaming(num_frames: int) -> int:
     code = f"""
-import json, resource, numpy as np
+import json, numpy as np
 from sam2.video_session import VideoSession
+from tests.support.memory import peak_rss
 from tests.support.models import tiny_video_model
 def frames():
     rng = np.random.default_rng(0)
@@ -140,7 +141,7 @@ def frames():
 session = VideoSession(tiny_video_model(), frames())
 session.add_points(0, 1, points=[[15, 45]], labels=[1])
 count = sum(1 for _ in session.run())
-print(json.dumps({{"frames": count, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}}))
+print(json.dumps({{"frames": count, "peak": peak_rss()}}))
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr

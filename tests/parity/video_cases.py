@@ -55,8 +55,25 @@ def scenario(clip: Clip, later_frame: int = 6, correction_frame: int = 4) -> lis
     ]
 
 
+def mask_scenario(clip: Clip) -> list[dict]:
+    """A mask prompt, a second object on two frames, one of them cleared, partial propagations,
+    an object removed, reverse. Mask 0 is object 0's ground truth on frame 0."""
+    m = clip.masks
+    return [
+        {"op": "init"},
+        {"op": "add_mask", "frame": 0, "obj_id": 1, "mask": 0},
+        {"op": "add_points", "frame": 2, "obj_id": 2, "points": [_centroid(m[2, 1])], "labels": [1]},
+        {"op": "add_points", "frame": 5, "obj_id": 2, "box": _box(m[5, 1])},
+        {"op": "propagate", "start": None, "max_frames": 6, "reverse": False},
+        {"op": "clear_frame", "frame": 5, "obj_id": 2},
+        {"op": "propagate", "start": 3, "max_frames": 5, "reverse": False},
+        {"op": "remove_object", "obj_id": 1},
+        {"op": "propagate", "start": 9, "max_frames": 5, "reverse": True},
+    ]
+
+
 @torch.inference_mode()
-def run_ours(predictor, video, ops: list[dict]) -> dict[str, np.ndarray]:
+def run_ours(predictor, video, ops: list[dict], masks: list[np.ndarray] = ()) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     state = None
     for i, op in enumerate(ops):
@@ -72,6 +89,16 @@ def run_ours(predictor, video, ops: list[dict]) -> dict[str, np.ndarray]:
             prompted = next(p[frame] for p in state.pending[obj_idx].values() if frame in p)
             out |= {f"op{i}.frame": np.array(frame), f"op{i}.obj_ids": np.array(ids),
                     f"op{i}.logits": logits.numpy(), f"op{i}.obj_score": prompted.obj_score.reshape(()).numpy()}
+        elif kind == "add_mask":
+            frame, ids, logits = predictor.add_new_mask(state, op["frame"], op["obj_id"], masks[op["mask"]])
+            out |= {f"op{i}.frame": np.array(frame), f"op{i}.obj_ids": np.array(ids), f"op{i}.logits": logits.numpy()}
+        elif kind == "clear_frame":
+            frame, ids, logits = predictor.clear_all_prompts_in_frame(state, op["frame"], op["obj_id"])
+            out |= {f"op{i}.frame": np.array(frame), f"op{i}.obj_ids": np.array(ids), f"op{i}.logits": logits.numpy()}
+        elif kind == "remove_object":
+            ids, updated = predictor.remove_object(state, op["obj_id"])
+            out |= {f"op{i}.obj_ids": np.array(ids), f"op{i}.frames": np.array([f for f, _ in updated]),
+                    f"op{i}.logits": np.stack([m.numpy() for _, m in updated])}
         elif kind == "propagate":
             frames, logits, scores = [], [], []
             for frame, _ids, masks in predictor.propagate_in_video(

@@ -19,13 +19,13 @@ forward from frame 0. outputs:
                    inference state after each yielded frame (frames, feature cache, per-object
                    outputs): the state's own growth, which RSS hides at small image sizes where
                    the allocator reuses already-resident free memory
-  peak_rss_bytes   () int64     ru_maxrss * 1024 of this process at the end
+  peak_rss_bytes   () int64     VmHWM of this process at the end (its own peak RSS; ru_maxrss
+                   would also count the parent's RSS at fork time)
   image_size       () int64     the model's input size (1024 unless overridden, e.g. by
                    run_job(..., overrides=["++model.image_size=256"]))
 """
 
 import os
-import resource
 import time
 from typing import Any
 
@@ -35,6 +35,11 @@ import torch
 BUILDER = "video"
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_rss() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
 
 def _rss() -> int:
@@ -95,7 +100,7 @@ def run(predictor: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, np.ndar
         frames.append(frame_idx)
         rss.append(_rss())
         state_bytes.append(_state_bytes(state, set()))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _peak_rss()
     return {
         "init_s": np.asarray(init_s, dtype=np.float64),
         "add_s": np.asarray(add_s, dtype=np.float64),
