@@ -43,7 +43,6 @@ class LayerNorm2d(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(1, keepdim=True)
-        var = (x - mean).pow(2).mean(1, keepdim=True)
-        x = (x - mean) / torch.sqrt(var + self.eps)
-        return self.weight[:, None, None] * x + self.bias[:, None, None]
+        centred = x - x.mean(1, keepdim=True)
+        normed = centred / torch.sqrt(centred.pow(2).mean(1, keepdim=True) + self.eps)
+        return self.weight[:, None, None] * normed + self.bias[:, None, None]

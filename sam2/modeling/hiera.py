@@ -63,8 +63,7 @@ class MultiScaleAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, h, w, _ = x.shape
-        qkv = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1)
-        q, k, v = torch.unbind(qkv, 2)
+        q, k, v = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1).unbind(2)
         if self.q_pool is not None:
             q = _pool(q.reshape(b, h, w, -1), self.q_pool)
             h, w = q.shape[1:3]

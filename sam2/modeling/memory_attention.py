@@ -3,7 +3,10 @@ object pointers (self-attention, then cross-attention to memory, both with axial
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .attention import RoPEAttention
@@ -19,24 +22,19 @@ class MemoryAttentionLayer(nn.Module):
         self.cross_attn_image = RoPEAttention(d_model, 1, dropout=dropout, kv_in_dim=mem_dim, rope_theta=rope_theta)
         self.linear1 = nn.Linear(d_model, dim_feedforward)
         self.linear2 = nn.Linear(dim_feedforward, d_model)
-        self.norm1 = nn.LayerNorm(d_model)
-        self.norm2 = nn.LayerNorm(d_model)
-        self.norm3 = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
-        self.dropout3 = nn.Dropout(dropout)
+        self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(d_model) for _ in range(3))
+        self.dropout_p = dropout
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_pos: torch.Tensor,
                 num_k_exclude_rope: int = 0, same_rows: bool = False) -> torch.Tensor:
         """x: B x HW x C; memory, memory_pos: B x M x mem_dim. `same_rows`: every x[b] is equal (the
         first layer of several objects on one frame), so self-attention runs once for all."""
+        drop = partial(F.dropout, p=self.dropout_p, training=self.training)
         y = self.norm1(x[:1] if same_rows else x)
-        x = x + self.dropout1(self.self_attn(y, y, y))
+        x = x + drop(self.self_attn(y, y, y))
         y = self.norm2(x)
-        x = x + self.dropout2(self.cross_attn_image(y, memory + memory_pos, memory, num_k_exclude_rope))
-        y = self.linear2(self.dropout(torch.relu(self.linear1(self.norm3(x)))))
-        return x + self.dropout3(y)
+        x = x + drop(self.cross_attn_image(y, memory + memory_pos, memory, num_k_exclude_rope))
+        return x + drop(self.linear2(drop(torch.relu(self.linear1(self.norm3(x))))))
 
 
 class MemoryAttention(nn.Module):

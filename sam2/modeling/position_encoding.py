@@ -67,10 +67,8 @@ class RandomFourierEncoding(nn.Module):
 
     def encode(self, coords: torch.Tensor) -> torch.Tensor:
         """coords: ... x 2 in [0, 1] -> ... x 2*num_pos_feats."""
-        coords = 2 * coords - 1
-        coords = coords @ self.positional_encoding_gaussian_matrix
-        coords = 2 * math.pi * coords
-        return torch.cat([torch.sin(coords), torch.cos(coords)], dim=-1)
+        angles = 2 * math.pi * ((2 * coords - 1) @ self.positional_encoding_gaussian_matrix)
+        return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
 
     def grid(self, size: tuple[int, int]) -> torch.Tensor:
         """Dense encoding of an h x w grid of cell centres -> C x h x w."""
