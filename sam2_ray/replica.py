@@ -1,0 +1,58 @@
+"""`SAM2Replica`: a Ray actor holding one model on the device Ray assigned it; a thin shell around
+`VideoLabeler`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import ray
+import torch
+
+from sam2.build_sam import build_sam2_video_predictor
+from sam2.config import ModelConfig, load_config
+
+from .labeler import VideoLabeler, VideoOutcome
+from .masklet_store import MaskletStore
+from .records import VideoJob
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model a replica loads: a config (name, YAML path or ModelConfig) and a checkpoint path;
+    without a checkpoint the weights are random, seeded by `seed`."""
+
+    config: str | ModelConfig = "sam2.1_hiera_t"
+    checkpoint: str | None = None
+    seed: int = 0
+
+    @property
+    def name(self) -> str:
+        return load_config(self.config).name
+
+    def build(self, device: str):
+        if self.checkpoint is None:
+            torch.manual_seed(self.seed)
+        return build_sam2_video_predictor(self.config, self.checkpoint, device=device)
+
+
+def assigned_device() -> str:
+    """Ray sets CUDA_VISIBLE_DEVICES to this actor's GPUs, so its first GPU is always cuda:0."""
+    gpu_ids = ray.get_gpu_ids() if ray.is_initialized() else []
+    return "cuda:0" if gpu_ids and torch.cuda.is_available() else "cpu"
+
+
+class SAM2Replica:
+    def __init__(self, spec: ModelSpec, store_root: str) -> None:
+        self.device = assigned_device()
+        self.labeler = VideoLabeler(spec.build(self.device), spec.name)
+        self.store = MaskletStore(store_root)
+
+    def label(self, job: VideoJob) -> VideoOutcome:
+        return self.labeler.label(job, self.store)
+
+    def info(self) -> dict:
+        context = ray.get_runtime_context()
+        return {"pid": os.getpid(), "node_id": context.get_node_id(), "device": self.device,
+                "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+                "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}

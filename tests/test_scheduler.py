@@ -1,0 +1,83 @@
+"""Replicas and the scheduler on a real local Ray with fake GPUs."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+import numpy as np
+import pytest
+import ray
+
+from sam2_ray.masklet_store import MaskletStore
+from sam2_ray.records import Prompt, VideoJob
+from sam2_ray.replica import ModelSpec
+from sam2_ray.scheduler import PoolConfig, Scheduler
+from tests.support.clips import make_clip, write_mp4
+from tests.support.models import tiny_config
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=4, num_gpus=4, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             object_store_memory=256 * 2**20)
+    yield
+    ray.shutdown()
+
+
+SPEC = ModelSpec(config=tiny_config())
+
+
+def test_each_replica_gets_its_own_fake_gpu(local_ray, tmp_path):
+    scheduler = Scheduler(SPEC, MaskletStore(tmp_path), PoolConfig(num_replicas=4, num_gpus=1, num_cpus=0.5))
+    try:
+        info = scheduler.replica_info()
+    finally:
+        scheduler.shutdown()
+    assert sorted(i["gpu_ids"][0] for i in info) == ["0", "1", "2", "3"]
+    assert all(i["cuda_visible_devices"] == i["gpu_ids"][0] and i["device"] == "cpu" for i in info)
+    assert len({i["pid"] for i in info}) == 4
+
+
+def test_fractional_gpus_pack_two_replicas_per_gpu(local_ray, tmp_path):
+    scheduler = Scheduler(SPEC, MaskletStore(tmp_path), PoolConfig(num_replicas=4, num_gpus=0.5, num_cpus=0.5))
+    try:
+        info = scheduler.replica_info()
+    finally:
+        scheduler.shutdown()
+    assert sorted(Counter(i["gpu_ids"][0] for i in info).values()) == [2, 2]
+
+
+def test_bad_videos_fail_with_reasons_and_everything_else_completes(local_ray, tmp_path):
+    clips = {name: make_clip(n, 40, 56, num_objects=2, seed=n) for name, n in (("a", 6), ("b", 9), ("c", 4))}
+    jobs = []
+    for name, clip in clips.items():
+        video = write_mp4(clip.frames, tmp_path / f"{name}.mp4")
+        ys, xs = np.nonzero(clip.masks[0, 0])
+        jobs.append(VideoJob(name, str(video), (Prompt(1, 0, points=[(xs.mean(), ys.mean())], labels=[1]),
+                                                Prompt(2, 1, box=(2, 2, 30, 30)))))
+    (tmp_path / "corrupt.mp4").write_bytes(b"\x00" * 4096)
+    jobs += [
+        VideoJob("corrupt", str(tmp_path / "corrupt.mp4"), (Prompt(1, 0, box=(1, 1, 5, 5)),)),
+        VideoJob("missing", str(tmp_path / "missing.mp4"), (Prompt(1, 0, box=(1, 1, 5, 5)),)),
+        VideoJob("late", str(tmp_path / "a.mp4"), (Prompt(1, 50, box=(1, 1, 5, 5)),)),
+    ]
+    store = MaskletStore(tmp_path / "store")
+    scheduler = Scheduler(SPEC, store, PoolConfig(num_replicas=2, num_gpus=1, num_cpus=1))
+    try:
+        summary = scheduler.run(jobs, progress=False)
+        again = scheduler.run(jobs, progress=False)
+    finally:
+        scheduler.shutdown()
+    assert sorted(o.video_id for o in summary.of("done")) == ["a", "b", "c"]
+    reasons = {o.video_id: o.reason for o in summary.of("failed")}
+    assert set(reasons) == {"corrupt", "missing", "late"}
+    assert "cannot be opened" in reasons["corrupt"] and "no such video" in reasons["missing"]
+    assert "the video has 6 frames" in reasons["late"]
+    for name, clip in clips.items():
+        keys = sorted((r.obj_id, r.frame_idx) for r in store.rows(name))
+        assert keys == [(o, f) for o in (1, 2) for f in range(clip.num_frames)]
+    assert sorted(o.video_id for o in again.of("skipped")) == ["a", "b", "c"]
+    assert "3 done, 3 failed, 0 skipped" in summary.report()
