@@ -83,22 +83,38 @@ class Scheduler:
         queue = deque(sorted(todo, key=lambda j: -estimated_cost(j, video_length(j))))
         attempts = {job.video_id: 0 for job in todo}
         running: dict[ray.ObjectRef, tuple[int, VideoJob]] = {}
+        probes: dict[ray.ObjectRef, int] = {}  # replicas recovering from a death: ready once they answer
+        waiting: dict[int, float] = {}  # replica -> when to probe it next
         idle = list(range(len(self.replicas)))
         bar = tqdm(total=len(todo), unit="video", disable=not progress)
         while queue or running:
+            now = time.monotonic()
+            for replica, at in list(waiting.items()):
+                if at <= now:
+                    del waiting[replica]
+                    probes[self.replicas[replica].info.remote()] = replica
             while queue and idle:
                 replica, job = idle.pop(), queue.popleft()
                 attempts[job.video_id] += 1
                 running[self.replicas[replica].label.remote(job)] = (replica, job)
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+            ready, _ = ray.wait(list(running) + list(probes), num_returns=1, timeout=0.5)
             for ref in ready:
+                if ref in probes:
+                    replica = probes.pop(ref)
+                    try:
+                        ray.get(ref, timeout=10)
+                        idle.append(replica)
+                    except (RayActorError, GetTimeoutError):
+                        waiting[replica] = time.monotonic() + 0.5
+                    continue
                 replica, job = running.pop(ref)
-                idle.append(replica)
                 try:
                     outcome = ray.get(ref, timeout=60)
+                    idle.append(replica)
                 except (RayActorError, GetTimeoutError) as error:
+                    waiting[replica] = time.monotonic()  # Ray restarts it; use it again once it answers
                     if attempts[job.video_id] < self.pool.max_attempts:
-                        queue.appendleft(job)  # the replica restarts; the video runs again from scratch
+                        queue.appendleft(job)  # the video runs again from scratch; nothing partial was kept
                         continue
                     outcome = VideoOutcome(job.video_id, "failed",
                                            reason=f"replica died {attempts[job.video_id]} times: {error}")

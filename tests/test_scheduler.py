@@ -81,3 +81,52 @@ def test_bad_videos_fail_with_reasons_and_everything_else_completes(local_ray, t
         assert keys == [(o, f) for o in (1, 2) for f in range(clip.num_frames)]
     assert sorted(o.video_id for o in again.of("skipped")) == ["a", "b", "c"]
     assert "3 done, 3 failed, 0 skipped" in summary.report()
+
+
+def _replica_pids() -> list[int]:
+    import psutil
+
+    return [p.pid for p in psutil.process_iter(["cmdline"]) if "SAM2Replica" in " ".join(p.info["cmdline"] or [])]
+
+
+def test_replicas_killed_mid_video_lose_no_row(local_ray, tmp_path):
+    """SIGKILL replicas at random moments while videos run: every video still completes and every
+    (video, object, frame) row exists exactly once."""
+    import random
+    import signal
+    import threading
+
+    jobs, lengths = [], {}
+    for i, n in enumerate((40, 30, 45, 35)):
+        clip = make_clip(n, 40, 56, num_objects=1, seed=100 + i)
+        video = write_mp4(clip.frames, tmp_path / f"v{i}.mp4")
+        jobs.append(VideoJob(f"v{i}", str(video), (Prompt(1, 0, box=(2, 2, 30, 30)),)))
+        lengths[f"v{i}"] = n
+    store = MaskletStore(tmp_path / "store")
+    scheduler = Scheduler(SPEC, store, PoolConfig(num_replicas=2, num_gpus=1, num_cpus=1, max_attempts=10))
+    scheduler.replica_info()  # replicas up before the clock starts
+    kills: list[int] = []
+    stop = threading.Event()
+
+    def killer():
+        rng = random.Random(0)
+        while len(kills) < 3 and not stop.wait(rng.uniform(1.0, 2.5)):
+            pids = _replica_pids()
+            if pids:
+                pid = rng.choice(pids)
+                os.kill(pid, signal.SIGKILL)
+                kills.append(pid)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    try:
+        summary = scheduler.run(jobs, progress=False)
+    finally:
+        stop.set()
+        thread.join()
+        scheduler.shutdown()
+    assert len(kills) >= 2, "the test must actually kill replicas mid-job"
+    assert sorted(o.video_id for o in summary.of("done")) == ["v0", "v1", "v2", "v3"], summary.report()
+    for video_id, n in lengths.items():
+        keys = [(r.obj_id, r.frame_idx) for r in store.rows(video_id)]
+        assert sorted(keys) == [(1, f) for f in range(n)]
