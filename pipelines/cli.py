@@ -59,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--out", type=Path, default=Path("outputs"), help="output folder")
     seg.add_argument("--seed", type=int, default=0, help="seed for random weights")
     seg.set_defaults(run=run_segment)
+
+    auto = commands.add_parser("autolabel", help="track the prompted objects of many videos into a masklet store")
+    auto.add_argument("manifest", type=Path, help="videos and prompts: .jsonl, .csv or .parquet")
+    auto.add_argument("--config", type=Path, help="pipeline YAML (default: configs/pipelines/autolabel.yaml)")
+    auto.add_argument("--store", type=Path, help="masklet store folder (default: the config's)")
+    auto.add_argument("--address", help="an existing Ray cluster (default: a local Ray)")
+    auto.add_argument("--replicas", type=int, help="model replicas (default: the config's)")
+    auto.set_defaults(run=run_autolabel)
     return parser
 
 
@@ -77,15 +85,22 @@ def run_segment(args: argparse.Namespace) -> None:
     print(f"predicted IoU: {result.iou:.3f}")
 
 
+def run_autolabel(args: argparse.Namespace) -> int:
+    from pipelines.autolabel import DEFAULT_CONFIG, autolabel
+
+    summary = autolabel(args.manifest, args.config or DEFAULT_CONFIG, args.store, args.address, args.replicas)
+    print(summary.report())
+    return 1 if summary.of("failed") else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(format="%(levelname)s: %(message)s")
     try:
-        args.run(args)
+        return args.run(args) or 0
     except InvalidInput as error:
         print(f"sam2-ray: error: {error}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

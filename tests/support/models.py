@@ -22,3 +22,15 @@ def tiny_video_model(seed: int = 0, score_bias: float = 2.0) -> SAM2VideoPredict
     with torch.no_grad():
         model.sam_mask_decoder.pred_obj_score_head.layers[2].bias += score_bias
     return model
+
+
+def write_config_yaml(config, path):
+    """A ModelConfig as a YAML file that `load_config(path)` reads back."""
+    import dataclasses
+
+    import yaml
+
+    values = dataclasses.asdict(config)
+    values["trunk"] = {k: list(v) if isinstance(v, tuple) else v for k, v in values["trunk"].items()}
+    path.write_text(yaml.safe_dump(values))
+    return path
