@@ -60,6 +60,7 @@ class PoolConfig:
     num_gpus: float = 0.0  # per replica; fractions pack several replicas on one GPU
     num_cpus: float = 1.0  # per replica (Ray holds it for the actor's life)
     max_attempts: int = 3  # runs of one video before it counts as failed (replica deaths)
+    recovery_s: float = 600.0  # a dead replica that has not answered for this long is given up
 
 
 class Scheduler:
@@ -70,6 +71,10 @@ class Scheduler:
         self.replicas = [actor.remote(spec, str(store.root)) for _ in range(pool.num_replicas)]
 
     def run(self, jobs: list[VideoJob], progress: bool = True) -> JobSummary:
+        try:
+            self.replica_info()
+        except RayActorError as error:  # e.g. the model cannot be built on the workers
+            raise RuntimeError(f"the model replicas could not start: {error}") from error
         start = time.perf_counter()
         summary = JobSummary()
         self.store.discard_partial()
@@ -85,10 +90,15 @@ class Scheduler:
         running: dict[ray.ObjectRef, tuple[int, VideoJob]] = {}
         probes: dict[ray.ObjectRef, int] = {}  # replicas recovering from a death: ready once they answer
         waiting: dict[int, float] = {}  # replica -> when to probe it next
+        lost_since: dict[int, float] = {}  # replica -> when it died
         idle = list(range(len(self.replicas)))
         bar = tqdm(total=len(todo), unit="video", disable=not progress)
         while queue or running:
             now = time.monotonic()
+            if queue and not running and not idle and all(now - t > self.pool.recovery_s for t in lost_since.values()):
+                for job in queue:
+                    summary.outcomes.append(VideoOutcome(job.video_id, "failed", reason="no replica recovered"))
+                break
             for replica, at in list(waiting.items()):
                 if at <= now:
                     del waiting[replica]
@@ -104,8 +114,10 @@ class Scheduler:
                     try:
                         ray.get(ref, timeout=10)
                         idle.append(replica)
+                        lost_since.pop(replica, None)
                     except (RayActorError, GetTimeoutError):
-                        waiting[replica] = time.monotonic() + 0.5
+                        if time.monotonic() - lost_since[replica] < self.pool.recovery_s:
+                            waiting[replica] = time.monotonic() + 0.5
                     continue
                 replica, job = running.pop(ref)
                 try:
@@ -113,6 +125,7 @@ class Scheduler:
                     idle.append(replica)
                 except (RayActorError, GetTimeoutError) as error:
                     waiting[replica] = time.monotonic()  # Ray restarts it; use it again once it answers
+                    lost_since.setdefault(replica, time.monotonic())
                     if attempts[job.video_id] < self.pool.max_attempts:
                         queue.appendleft(job)  # the video runs again from scratch; nothing partial was kept
                         continue
