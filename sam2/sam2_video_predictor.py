@@ -28,6 +28,7 @@ from .modeling import tracking
 from .modeling.sam2_base import ImageFeatures, SAM2Base
 from .modeling.tracking import NO_OBJ_SCORE
 from .tracker import track_objects
+from .video_prompts import mask_prompt, parse_points, to_model_points
 
 
 @dataclass
@@ -125,15 +126,7 @@ class SAM2VideoPredictor(SAM2Base):
         """A binary H' x W' mask for one object on one frame (resized to the model input)."""
         state = inference_state
         self._check_frame(state, frame_idx, obj_id)
-        mask = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
-        if mask.dim() != 2 or 0 in mask.shape:
-            raise ValueError(f"mask for object {obj_id!r} on frame {frame_idx} must be a non-empty 2-D array, "
-                             f"got shape {tuple(mask.shape)}")
-        size = self.image_size
-        mask = mask.to(torch.bool)[None, None].float().to(self.device)
-        if mask.shape[-2:] != (size, size):
-            mask = F.interpolate(mask, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-            mask = (mask >= 0.5).float()
+        mask = mask_prompt(mask, self.image_size, self.device, f"object {obj_id!r} on frame {frame_idx}")
         obj_idx = self._obj_idx(state, obj_id)
         obj = state.objects[obj_idx]
         obj.masks[frame_idx] = mask
@@ -142,44 +135,12 @@ class SAM2VideoPredictor(SAM2Base):
 
     def _points(self, state, frame_idx, obj_id, points, labels, box, clear_old_points, normalize_coords) -> Points:
         where = f"object {obj_id!r} on frame {frame_idx}"
-        if (points is None) != (labels is None):
-            raise ValueError(f"{where}: points and labels must be given together")
-        if points is None and box is None:
-            raise ValueError(f"{where}: give points with labels, or a box")
-        coords = torch.zeros(1, 0, 2)
-        lab = torch.zeros(1, 0, dtype=torch.int32)
-        limit = (1.0, 1.0) if not normalize_coords else (state.video_width, state.video_height)
-        if points is not None:
-            coords = torch.as_tensor(np.asarray(points, dtype=np.float32))
-            lab = torch.as_tensor(np.asarray(labels), dtype=torch.int32)
-            if coords.dim() == 2:
-                coords, lab = coords[None], lab[None]
-            if coords.dim() != 3 or coords.shape[0] != 1 or coords.shape[-1] != 2 or lab.shape != coords.shape[:2]:
-                raise ValueError(f"{where}: points must be N x 2 with N labels, got {tuple(coords.shape)} points "
-                                 f"and {tuple(lab.shape)} labels")
-            if not torch.isin(lab, torch.tensor([0, 1], dtype=torch.int32)).all():
-                raise ValueError(f"{where}: labels must be 1 (positive) or 0 (negative)")
-        if box is not None:
-            if not clear_old_points:
-                raise ValueError(f"{where}: a box can only be added with clear_old_points=True "
-                                 "(it replaces the frame's clicks)")
-            b = torch.as_tensor(np.asarray(box, dtype=np.float32)).reshape(-1)
-            if b.numel() != 4 or not torch.isfinite(b).all():
-                raise ValueError(f"{where}: box must be 4 numbers x0, y0, x1, y1, got {box!r}")
-            if b[2] <= b[0] or b[3] <= b[1]:
-                raise ValueError(f"{where}: box {b.tolist()} is empty (need x1 > x0 and y1 > y0)")
-            coords = torch.cat([b.reshape(1, 2, 2), coords], dim=1)
-            lab = torch.cat([torch.tensor([[2, 3]], dtype=torch.int32), lab], dim=1)
-        xy = coords.reshape(-1, 2)
-        if not torch.isfinite(xy).all():
-            raise ValueError(f"{where}: coordinates must be finite")
-        outside = (xy[:, 0] < 0) | (xy[:, 0] > limit[0]) | (xy[:, 1] < 0) | (xy[:, 1] > limit[1])
-        if outside.any():
-            raise ValueError(f"{where}: point {xy[outside][0].tolist()} is outside the {state.video_width}x"
-                             f"{state.video_height} frame")
-        if normalize_coords:
-            coords = coords / torch.tensor([state.video_width, state.video_height])
-        return Points((coords * self.image_size).to(self.device), lab.to(self.device))
+        if box is not None and not clear_old_points:
+            raise ValueError(f"{where}: a box can only be added with clear_old_points=True "
+                             "(it replaces the frame's clicks)")
+        coords, lab = parse_points(points, labels, box, where)
+        return to_model_points(coords, lab, (state.video_width, state.video_height), self.image_size, self.device,
+                               where, normalized=not normalize_coords)
 
     def _prompted(self, state: InferenceState, frame_idx: int, obj_idx: int, points: Points | None,
                   mask: torch.Tensor | None):
@@ -264,9 +225,8 @@ class SAM2VideoPredictor(SAM2Base):
             for is_cond in (False, True):
                 for frame_idx, out in pending[is_cond].items():
                     if out.maskmem is None:
-                        high_res = F.interpolate(out.pred_masks, size=(self.image_size, self.image_size),
-                                                 mode="bilinear", align_corners=False)
-                        out.maskmem = self._encode(self._features(state, frame_idx), high_res, out.obj_score,
+                        out.maskmem = self._encode(self._features(state, frame_idx),
+                                                   tracking.upsample(self, out.pred_masks), out.obj_score,
                                                    from_points=True)
                     (obj.cond if is_cond else obj.non_cond)[frame_idx] = out
                 pending[is_cond].clear()

@@ -32,6 +32,7 @@ from .memory_bank import FrameOutput, ObjectMemory, Points
 from .modeling import tracking
 from .modeling.sam2_base import ImageFeatures, SAM2Base
 from .tracker import track_objects
+from .video_prompts import mask_prompt, parse_points, to_model_points
 
 
 @dataclass
@@ -107,14 +108,8 @@ class VideoSession:
         where = f"video {self.name}, object {obj_id!r}, frame {frame_idx}"
         self._check_frame(frame_idx, where)
         h, w = self._frame_size()
-        coords, lab = _points_array(points, labels, box, where)
-        xy = coords.reshape(-1, 2)
-        outside = (xy[:, 0] < 0) | (xy[:, 0] > w) | (xy[:, 1] < 0) | (xy[:, 1] > h)
-        if outside.any():
-            raise ValueError(f"{where}: point {xy[outside][0].tolist()} is outside the {w}x{h} frame")
-        scale = torch.tensor([self.model.image_size / w, self.model.image_size / h])
-        new = Points((torch.from_numpy(coords)[None] * scale).to(self.model.device),
-                     torch.from_numpy(lab)[None].to(self.model.device))
+        coords, lab = parse_points(points, labels, box, where)
+        new = to_model_points(coords, lab, (w, h), self.model.image_size, self.model.device, where)
         obj = self.objects.setdefault(obj_id, _Object(obj_id))
         old = obj.prompts.get(frame_idx)
         if not clear_old_points and old is not None and old.points is not None:
@@ -125,15 +120,9 @@ class VideoSession:
         """A binary mask (H x W of the original frame, or any size) for one object on one frame."""
         where = f"video {self.name}, object {obj_id!r}, frame {frame_idx}"
         self._check_frame(frame_idx, where)
-        mask = torch.as_tensor(np.asarray(mask)).to(torch.bool)
-        if mask.dim() != 2 or 0 in mask.shape:
-            raise ValueError(f"{where}: the mask must be a non-empty 2-D array, got shape {tuple(mask.shape)}")
-        size = self.model.image_size
-        m = mask[None, None].float().to(self.model.device)
-        if m.shape[-2:] != (size, size):
-            m = (F.interpolate(m, size=(size, size), mode="bilinear", align_corners=False, antialias=True) >= 0.5)
+        m = mask_prompt(mask, self.model.image_size, self.model.device, where)
         obj = self.objects.setdefault(obj_id, _Object(obj_id))
-        obj.prompts[frame_idx] = _Prompt(None, m.float(), correction=frame_idx in obj.tracked)
+        obj.prompts[frame_idx] = _Prompt(None, m, correction=frame_idx in obj.tracked)
 
     def remove_object(self, obj_id) -> None:
         if obj_id not in self.objects:
@@ -235,7 +224,7 @@ class VideoSession:
             if self.fill_hole_area > 0:
                 pred = fill_holes(pred, self.fill_hole_area, 0.1)
             # As in SAM 2, the memory of a prompted frame is encoded from its (filled) low-res logits.
-            maskmem = self._encode(feats, _upsample(self.model, pred), head.obj_score, from_points=True)
+            maskmem = self._encode(feats, tracking.upsample(self.model, pred), head.obj_score, from_points=True)
             obj.memory.cond[frame_idx] = FrameOutput(pred, head.obj_ptr, head.obj_score, head.iou, maskmem)
 
     def _correct(self, obj: _Object, frame_idx: int, feats: ImageFeatures, prompt: _Prompt, tracked: FrameOutput,
@@ -254,7 +243,7 @@ class VideoSession:
             multimask = prompt.points.labels.shape[1] <= 1
             head = tracking.sam_heads(model, pix, feats.high_res, (prompt.points.coords, prompt.points.labels),
                                       tracked.pred_masks.clamp(-32.0, 32.0), multimask)
-        maskmem = self._encode(feats, _upsample(model, head.low_res), head.obj_score, from_points=True)
+        maskmem = self._encode(feats, tracking.upsample(model, head.low_res), head.obj_score, from_points=True)
         return FrameOutput(head.low_res, head.obj_ptr, head.obj_score, head.iou, maskmem)
 
     def _encode(self, feats: ImageFeatures, high_res: torch.Tensor, obj_score: torch.Tensor, from_points: bool):
@@ -286,11 +275,6 @@ class VideoSession:
         )
 
 
-def _upsample(model: SAM2Base, low_res: torch.Tensor) -> torch.Tensor:
-    size = (model.image_size, model.image_size)
-    return F.interpolate(low_res, size=size, mode="bilinear", align_corners=False)
-
-
 def _forget(memory: ObjectMemory, frame_idx: int, reverse: bool, num_maskmem: int, max_ptrs: int,
             pinned_from: int | None) -> None:
     """Drop what no later step of this pass can select: masks of emitted frames, memories more than
@@ -311,34 +295,3 @@ def _restart_memory(obj: _Object, start: int, max_ptrs: int) -> ObjectMemory:
     """For the backward pass: the prompted frames and the pinned frames after the start."""
     pinned = {t: out for t, out in obj.memory.non_cond.items() if start <= t < start + max_ptrs}
     return ObjectMemory(cond=dict(obj.memory.cond), non_cond=pinned)
-
-
-def _points_array(points, labels, box, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """-> (P x 2 float32 pixel coords with box corners first, P int32 labels)."""
-    if (points is None) != (labels is None):
-        raise ValueError(f"{where}: points and labels must be given together")
-    if points is None and box is None:
-        raise ValueError(f"{where}: give points with labels, or a box")
-    coords = np.zeros((0, 2), np.float32)
-    lab = np.zeros(0, np.int32)
-    if points is not None:
-        try:
-            coords = np.asarray(points, dtype=np.float32).reshape(-1, 2) if len(points) else coords
-            lab = np.asarray(labels, dtype=np.int32).reshape(-1)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{where}: points must be N x 2 numbers with N labels ({exc})") from None
-        if len(lab) != len(coords):
-            raise ValueError(f"{where}: {len(coords)} points but {len(lab)} labels")
-        if not np.isin(lab, (0, 1)).all():
-            raise ValueError(f"{where}: labels must be 1 (positive) or 0 (negative)")
-    if box is not None:
-        b = np.asarray(box, dtype=np.float32).reshape(-1)
-        if b.size != 4:
-            raise ValueError(f"{where}: box must be 4 numbers x0, y0, x1, y1, got {box!r}")
-        if not (b[2] > b[0] and b[3] > b[1]):
-            raise ValueError(f"{where}: box {b.tolist()} is empty (need x1 > x0 and y1 > y0)")
-        coords = np.concatenate([b.reshape(2, 2), coords])
-        lab = np.concatenate([np.array([2, 3], np.int32), lab])
-    if not np.isfinite(coords).all():
-        raise ValueError(f"{where}: coordinates must be finite")
-    return coords, lab

@@ -29,7 +29,8 @@ class HeadOutput:
     obj_score: torch.Tensor
 
 
-def _upsample(model: SAM2Base, low_res: torch.Tensor) -> torch.Tensor:
+def upsample(model: SAM2Base, low_res: torch.Tensor) -> torch.Tensor:
+    """B x 1 x 4h x 4w low-res logits -> B x 1 x S x S (bilinear, as the memory encoder expects)."""
     size = (model.image_size, model.image_size)
     return F.interpolate(low_res, size=size, mode="bilinear", align_corners=False)
 
@@ -76,7 +77,7 @@ def sam_heads(
     else:
         low_res, iou, token = masks, ious, tokens[:, 0]
     obj_ptr = _gate_pointer(model, model.obj_ptr_proj(token), present.float())
-    return HeadOutput(low_res, _upsample(model, low_res), iou, obj_ptr, obj_score)
+    return HeadOutput(low_res, upsample(model, low_res), iou, obj_ptr, obj_score)
 
 
 def mask_as_output(model: SAM2Base, features: torch.Tensor, high_res: list[torch.Tensor],
