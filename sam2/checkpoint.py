@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 # (number of Hiera blocks, stage-1 width) -> size suffix of the config name.
-_SIZES = {(12, 96): "t", (16, 96): "s", (24, 112): "b+", (48, 144): "l"}
+_SIZES = {(8, 32): "mini", (12, 96): "t", (16, 96): "s", (24, 112): "b+", (48, 144): "l"}
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

@@ -20,13 +20,17 @@ NO_OBJ_SCORE = -1024.0  # low-res logits of an object judged absent
 @dataclass
 class HeadOutput:
     """low_res: B x 1 x 4h x 4w logits of the chosen mask; high_res: B x 1 x S x S (its bilinear
-    upsampling); iou: B x 1 predicted IoU of it; obj_ptr: B x C; obj_score: B x 1 logits."""
+    upsampling); iou: B x 1 predicted IoU of it; obj_ptr: B x C; obj_score: B x 1 logits;
+    all_low_res / all_ious: B x K every candidate the decoder gave (K = 3 multimask, else 1), which
+    training supervises."""
 
     low_res: torch.Tensor
     high_res: torch.Tensor
     iou: torch.Tensor
     obj_ptr: torch.Tensor
     obj_score: torch.Tensor
+    all_low_res: torch.Tensor | None = None
+    all_ious: torch.Tensor | None = None
 
 
 def upsample(model: SAM2Base, low_res: torch.Tensor) -> torch.Tensor:
@@ -77,7 +81,7 @@ def sam_heads(
     else:
         low_res, iou, token = masks, ious, tokens[:, 0]
     obj_ptr = _gate_pointer(model, model.obj_ptr_proj(token), present.float())
-    return HeadOutput(low_res, upsample(model, low_res), iou, obj_ptr, obj_score)
+    return HeadOutput(low_res, upsample(model, low_res), iou, obj_ptr, obj_score, masks, ious)
 
 
 def mask_as_output(model: SAM2Base, features: torch.Tensor, high_res: list[torch.Tensor],

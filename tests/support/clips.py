@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sam2.data.mp4 import write_mp4  # noqa: F401  (tests import it from here)
+
 
 @dataclass
 class Clip:
@@ -53,16 +55,3 @@ def write_folder(frames: np.ndarray, folder: Path, ext: str = "jpg") -> Path:
     for i, frame in enumerate(frames):
         Image.fromarray(frame).save(folder / f"{i:05d}.{ext}", quality=95)
     return folder
-
-
-def write_mp4(frames: np.ndarray, path: Path, fps: int = 24) -> Path:
-    import av
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = "yuv420p"
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    return path

@@ -1,0 +1,1 @@
+"""Video data without downloads: a synthetic clip generator and DAVIS-style folders."""
