@@ -67,6 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
     auto.add_argument("--address", help="an existing Ray cluster (default: a local Ray)")
     auto.add_argument("--replicas", type=int, help="model replicas (default: the config's)")
     auto.set_defaults(run=run_autolabel)
+
+    ev = commands.add_parser("evaluate", help="J&F of predicted masklets against ground truth (values in [0, 1])")
+    ev.add_argument("--gt", type=Path, required=True, help="ground-truth masks")
+    ev.add_argument("--pred", type=Path, required=True, help="predicted masks")
+    formats = ("davis", "sav", "sav-json", "store")  # pipelines.evaluate.FORMATS, not imported: it loads numpy
+    ev.add_argument("--format", choices=formats, default="davis",
+                    help="layout of --gt, and of --pred unless --pred-format says otherwise (default: davis)")
+    ev.add_argument("--pred-format", choices=formats, help="layout of --pred (default: --format)")
+    ev.add_argument("--keep-first-last", action="store_true",
+                    help="also score the first and last annotated frames (skipped by default, as in SA-V and DAVIS)")
+    ev.add_argument("--tags", type=Path, help="json {video_id: {tag: value}}: also report J&F per tag value")
+    ev.add_argument("--json", type=Path, help="write per-video and per-object results here")
+    ev.set_defaults(run=run_evaluate)
     return parser
 
 
@@ -91,6 +104,20 @@ def run_autolabel(args: argparse.Namespace) -> int:
     summary = autolabel(args.manifest, args.config or DEFAULT_CONFIG, args.store, args.address, args.replicas)
     print(summary.report())
     return 1 if summary.of("failed") else 0
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    import json
+
+    from pipelines.evaluate import evaluate_masks, read_tags
+
+    tags = read_tags(args.tags) if args.tags else None
+    evaluation = evaluate_masks(args.gt, args.pred, args.format, args.pred_format, args.keep_first_last)
+    print(evaluation.report(tags))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(evaluation.to_dict(tags), indent=1))
+        print(f"results: {args.json}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -170,6 +170,13 @@ class MaskletStore:
         for r in rows:
             yield r.obj_id, r.frame_idx, rle.decode(r.rle, r.height, r.width)
 
+    def video_masks(self, video_id: str) -> dict[int, dict[int, np.ndarray]]:
+        """frame_idx -> obj_id -> H x W bool: a video as `sam2.evaluation` scores it."""
+        masks: dict[int, dict[int, np.ndarray]] = {}
+        for obj_id, frame_idx, mask in self.masklets(video_id):
+            masks.setdefault(frame_idx, {})[obj_id] = mask
+        return masks
+
     def table(self) -> pa.Table:
         """Every finished video's rows as one Arrow table."""
         files = sorted((self.root / "videos").glob("*.parquet"))
