@@ -31,6 +31,7 @@ class VideoOutcome:
     rows: int = 0
     seconds: float = 0.0
     reason: str = ""
+    node_id: str = ""  # the Ray node that ran it (set by the replica)
 
 
 def masklet_rows(video_id: str, result: FrameResult, model_name: str) -> Iterator[MaskletRow]:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import ray
 import torch
@@ -49,7 +49,8 @@ class SAM2Replica:
         self.store = MaskletStore(store_root)
 
     def label(self, job: VideoJob) -> VideoOutcome:
-        return self.labeler.label(job, self.store)
+        outcome = self.labeler.label(job, self.store)
+        return replace(outcome, node_id=ray.get_runtime_context().get_node_id())
 
     def info(self) -> dict:
         context = ray.get_runtime_context()
