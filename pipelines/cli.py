@@ -80,6 +80,24 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--tags", type=Path, help="json {video_id: {tag: value}}: also report J&F per tag value")
     ev.add_argument("--json", type=Path, help="write per-video and per-object results here")
     ev.set_defaults(run=run_evaluate)
+
+    tr = commands.add_parser("train", help="train or fine-tune SAM 2 (configs/training/*.yaml)")
+    tr.add_argument("--config", type=Path, default=Path("configs/training/mini.yaml"), help="training YAML")
+    tr.add_argument("--out", help="run folder (checkpoint last.pt, log.jsonl); an existing one is resumed")
+    tr.add_argument("--steps", type=int, help="optimiser steps (default: the config's)")
+    tr.add_argument("--init-checkpoint", help="fine-tune from this checkpoint (official ones load too)")
+    tr.add_argument("--workers", type=int, default=0, help="Ray Train data-parallel workers (0: this process)")
+    tr.add_argument("--gpu", action="store_true", help="one GPU per Ray Train worker")
+    tr.add_argument("--address", help="an existing Ray cluster (default: a local Ray)")
+    tr.add_argument("--export", nargs=2, metavar=("CHECKPOINT", "WEIGHTS"),
+                    help="instead of training: write CHECKPOINT's weights alone (fp16) to WEIGHTS")
+    tr.set_defaults(run=run_train)
+
+    sm = commands.add_parser("samples", help="write generated sample videos, a manifest and their ground truth")
+    sm.add_argument("folder", type=Path)
+    sm.add_argument("--count", type=int, default=4)
+    sm.add_argument("--frames", type=int, default=48)
+    sm.set_defaults(run=run_samples)
     return parser
 
 
@@ -118,6 +136,23 @@ def run_evaluate(args: argparse.Namespace) -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(evaluation.to_dict(tags), indent=1))
         print(f"results: {args.json}")
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from pipelines.train import export, run_training
+
+    if args.export:
+        print(f"weights: {export(*args.export)}")
+        return
+    checkpoint = run_training(args.config, args.out, args.steps, args.workers, args.gpu, args.address,
+                              args.init_checkpoint)
+    print(f"checkpoint: {checkpoint}")
+
+
+def run_samples(args: argparse.Namespace) -> None:
+    from pipelines.samples import write_samples
+
+    print(f"manifest: {write_samples(args.folder, args.count, args.frames)}")
 
 
 def main(argv: list[str] | None = None) -> int:

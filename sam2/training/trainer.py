@@ -101,8 +101,8 @@ def save_checkpoint(path: Path, model: SAM2Base, optimizer: torch.optim.Optimize
 
 
 def train(config: TrainConfig, device: str | torch.device = "cpu", report=None) -> SAM2Base:
-    """Run (or resume) training; `report(metrics, checkpoint_path)` is called at each checkpoint
-    (Ray Train's hook); returns the trained model."""
+    """Run (or resume from `<out>/last.pt`) training; `report(metrics, checkpoint_path or None)` is
+    called on every worker at each checkpoint (Ray Train's hook); returns the trained model."""
     if config.threads:
         torch.set_num_threads(config.threads)
     rank, world = _world()
@@ -120,6 +120,7 @@ def train(config: TrainConfig, device: str | torch.device = "cpu", report=None) 
         start = state["step"]
     sampler = ClipSampler(config.data, model.image_size)
     window: list[dict] = []
+    window_loss = float("nan")
     tick = time.perf_counter()
     for step in range(start, config.steps):
         clip_seed = config.seed * 1_000_003 + step * world + rank  # each worker its own clips
@@ -146,10 +147,12 @@ def train(config: TrainConfig, device: str | torch.device = "cpu", report=None) 
                 with open(out / "log.jsonl", "a") as f:
                     f.write(json.dumps(record) + "\n")
             window, tick = [], time.perf_counter()
-        if rank == 0 and (done % config.checkpoint_every == 0 or done == config.steps):
-            save_checkpoint(last, model, optimizer, done, config)
-            if report is not None:
-                report({"step": done}, last)
+            window_loss = record["loss"]
+        if done % config.checkpoint_every == 0 or done == config.steps:
+            if rank == 0:
+                save_checkpoint(last, model, optimizer, done, config)
+            if report is not None:  # every worker reports (Ray Train syncs on it); rank 0 with the file
+                report({"step": done, "loss": window_loss}, last if rank == 0 else None)
     return model
 
 

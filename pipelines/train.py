@@ -1,0 +1,46 @@
+"""`sam2-ray train`: train or fine-tune SAM 2 from a YAML config, in this process or on Ray Train
+workers, and export a shippable checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.errors import InvalidInput
+
+
+def run_training(config: str | Path, out: str | None = None, steps: int | None = None, workers: int = 0,
+                 use_gpu: bool = False, address: str | None = None, init_checkpoint: str | None = None) -> Path:
+    """workers = 0 trains in this process (CUDA when present); workers >= 1 uses Ray Train with that
+    many data-parallel workers. Returns the checkpoint file (`<out>/last.pt`)."""
+    import torch
+
+    from sam2.training.config import load_train_config
+
+    try:
+        train_config = load_train_config(config, out=out, steps=steps, init_checkpoint=init_checkpoint)
+    except (ValueError, TypeError) as error:
+        raise InvalidInput(str(error)) from None
+    if train_config.init_checkpoint and not Path(train_config.init_checkpoint).is_file():
+        raise InvalidInput(f"checkpoint not found: {train_config.init_checkpoint}")
+    if train_config.data.source != "synthetic" and not (Path(train_config.data.source) / "JPEGImages").is_dir():
+        raise InvalidInput(f"data.source {train_config.data.source!r} is neither 'synthetic' nor a DAVIS-style "
+                           "folder (JPEGImages/ and Annotations/ inside)")
+    if workers:
+        from pipelines.autolabel import connect
+        from sam2_ray.train import train_on_ray
+
+        connect(address)
+        return train_on_ray(train_config, num_workers=workers, use_gpu=use_gpu)
+    from sam2.training.trainer import train
+
+    train(train_config, device="cuda" if torch.cuda.is_available() else "cpu")
+    return Path(train_config.out) / "last.pt"
+
+
+def export(checkpoint: str | Path, path: str | Path) -> Path:
+    from sam2.training.trainer import export_weights
+
+    if not Path(checkpoint).is_file():
+        raise InvalidInput(f"checkpoint not found: {checkpoint}")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return export_weights(checkpoint, path)

@@ -1,0 +1,60 @@
+"""Training on Ray Train: `TorchTrainer` runs the plain training loop (`sam2.training.trainer`) on
+data-parallel workers, one per GPU (or CPU workers), and keeps its checkpoints in Ray's storage so
+a restarted run resumes from the last one."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import ray.train
+from ray.train import Checkpoint, RunConfig, ScalingConfig
+from ray.train.torch import TorchTrainer, get_device
+
+from sam2.training.config import TrainConfig
+from sam2.training.trainer import train
+
+CHECKPOINT_FILE = "last.pt"
+
+
+def _worker_loop(config: dict) -> None:
+    train_config: TrainConfig = config["train_config"]
+    out = Path(train_config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    restored = ray.train.get_checkpoint()
+    if restored is not None and ray.train.get_context().get_world_rank() == 0:
+        with restored.as_directory() as folder:  # resume from Ray's copy (e.g. after a node was lost)
+            shutil.copy(Path(folder) / CHECKPOINT_FILE, out / CHECKPOINT_FILE)
+
+    def report(metrics: dict, checkpoint: Path | None) -> None:
+        if checkpoint is None:
+            ray.train.report(metrics)
+            return
+        with tempfile.TemporaryDirectory() as folder:
+            shutil.copy(checkpoint, Path(folder) / CHECKPOINT_FILE)
+            ray.train.report(metrics, checkpoint=Checkpoint.from_directory(folder))
+
+    train(train_config, device=get_device(), report=report)
+
+
+def train_on_ray(config: TrainConfig, num_workers: int = 1, use_gpu: bool = False, cpus_per_worker: float = 1,
+                 storage: str | None = None) -> Path:
+    """Train with `num_workers` data-parallel workers (each sees its own clips; gradients are
+    averaged, so the effective batch is `num_workers` clips). Returns the final checkpoint file."""
+    storage = str(Path(storage or Path(config.out) / "ray").resolve())
+    trainer = TorchTrainer(
+        _worker_loop,
+        train_loop_config={"train_config": config},
+        scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
+                                     resources_per_worker={"CPU": cpus_per_worker}),
+        run_config=RunConfig(name=Path(config.out).name, storage_path=storage),
+    )
+    result = trainer.fit()
+    if result.error is not None:
+        raise RuntimeError(f"training failed: {result.error}") from result.error
+    with result.checkpoint.as_directory() as folder:
+        final = Path(config.out) / CHECKPOINT_FILE
+        if Path(folder).resolve() != final.parent.resolve():
+            shutil.copy(Path(folder) / CHECKPOINT_FILE, final)
+    return final

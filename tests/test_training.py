@@ -1,0 +1,195 @@
+"""Training: losses with known values, prompt simulation, the clip forward pass, the loop (resume,
+freezing, fine-tuning, user data), Ray Train workers and the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from sam2.build_sam import build_sam2
+from sam2.data import davis
+from sam2.data.synthetic import ClipSpec, generate_clip
+from sam2.modeling.sam2_base import SAM2Base
+from sam2.training.clip_forward import PromptSettings, forward_clip
+from sam2.training.config import TrainConfig, load_train_config
+from sam2.training.data import ClipSampler, DataSettings
+from sam2.training.losses import LossWeights, actual_iou, dice_loss, focal_loss, step_loss
+from sam2.training.prompts import error_click, noisy_box
+from sam2.training.trainer import train
+from tests.support.models import micro_config, write_config_yaml
+from tests.support.paths import REPO
+
+SMALL_DATA = DataSettings(frames=4, max_objects=2, synthetic=ClipSpec(num_frames=8, height=64, width=96))
+
+
+def _config(tmp_path, **changes) -> TrainConfig:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    model = write_config_yaml(micro_config(), tmp_path / "micro.yaml")
+    base = TrainConfig(model=str(model), out=str(tmp_path / "run"), steps=4, warmup_steps=2, log_every=2,
+                       checkpoint_every=2, threads=1, data=SMALL_DATA, prompts=PromptSettings(correction_clicks=2))
+    return dataclasses.replace(base, **changes)
+
+
+def test_losses_have_their_known_values():
+    target = torch.zeros(1, 1, 4, 4)
+    target[..., :2, :2] = 1  # 4 of 16 pixels
+    perfect = (target * 2 - 1) * 50
+    assert focal_loss(perfect, target).item() < 1e-6 and dice_loss(perfect, target).item() < 1e-6
+    empty = torch.full((1, 1, 4, 4), -50.0)
+    assert dice_loss(empty, target).item() == pytest.approx(1 - 1 / 5, abs=1e-4)  # 1 - (0 + 1) / (0 + 4 + 1)
+    zero = torch.zeros(1, 1, 4, 4)  # p = 0.5 everywhere: focal = alpha_t * ln2 * 0.25
+    expected = (4 * 0.25 + 12 * 0.75) * np.log(2) * 0.25 / 16
+    assert focal_loss(zero, target).item() == pytest.approx(expected, rel=1e-5)
+    half = torch.full((1, 1, 4, 4), -50.0)
+    half[..., :2, :] = 50  # 8 predicted, 4 of them right: IoU 0.5
+    assert actual_iou(half, target).item() == pytest.approx(0.5)
+
+
+def test_step_loss_supervises_the_best_candidate_and_ignores_masks_of_absent_objects():
+    target = torch.zeros(2, 1, 8, 8)
+    target[0, :, 2:6, 2:6] = 1  # object 0 present, object 1 absent
+    good = (target[0] * 2 - 1) * 50
+    masks = torch.stack([torch.stack([-good, good, -good])[:, 0], torch.full((3, 8, 8), 50.0)])  # B x K x H x W
+    ious = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    score = torch.tensor([[10.0], [-10.0]])
+    loss = step_loss(masks, ious, score, target, LossWeights())
+    assert loss.mask.item() < 1e-6 and loss.dice.item() < 1e-6  # best candidate of 0; absent 1 ignored
+    assert loss.iou.item() == pytest.approx(0.0, abs=1e-6)  # only the present object's IoUs count
+    assert loss.obj_score.item() < 1e-3
+
+
+def test_simulated_prompts_come_from_the_mask_and_its_errors():
+    rng = np.random.default_rng(0)
+    target = torch.zeros(1, 50, 80, dtype=torch.bool)
+    target[0, 10:30, 20:60] = True
+    for _ in range(20):
+        corners, labels = noisy_box(target, rng)
+        (x0, y0), (x1, y1) = corners[0].tolist()
+        assert abs(x0 - 20) <= 4 and abs(x1 - 60) <= 4 and abs(y0 - 10) <= 2 and abs(y1 - 30) <= 2
+        assert labels.tolist() == [[2, 3]]
+    pred = torch.zeros_like(target)
+    pred[0, 10:30, 40:79] = True  # misses the left half, spills right
+    for _ in range(20):
+        points, labels = error_click(target, pred, rng)
+        x, y = int(points[0, 0, 0]), int(points[0, 0, 1])
+        assert bool(target[0, y, x]) == bool(labels[0, 0]) and bool(target[0, y, x]) != bool(pred[0, y, x])
+
+
+def test_clip_forward_trains_the_memory_path():
+    torch.manual_seed(0)
+    model = SAM2Base(micro_config()).train()
+    images, targets = ClipSampler(SMALL_DATA, 128).sample(5)
+    steps = forward_clip(model, images, targets, PromptSettings(prob_clicks=1.0, correction_clicks=2),
+                         np.random.default_rng(1))
+    frames = [s.frame for s in steps]
+    assert set(frames) == set(range(4)) and frames[0] == 0
+    tracked = [s for s in steps if s.frame not in frames[:1]]
+    assert tracked and all(s.masks.shape[-2:] == (128, 128) for s in steps)
+    sum(s.masks.mean() + s.obj_score.mean() for s in steps).backward()
+    for name in ("memory_attention", "memory_encoder", "obj_ptr_proj", "maskmem_tpos_enc", "image_encoder"):
+        grads = [p.grad for n, p in model.named_parameters() if n.startswith(name)]
+        assert any(g is not None and g.abs().sum() > 0 for g in grads), name
+
+
+def _weights(path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(tmp_path):
+    whole = _config(tmp_path / "a", steps=4)
+    train(whole)
+    split = _config(tmp_path / "b", steps=2)
+    train(split)
+    train(dataclasses.replace(split, steps=4))  # picks up last.pt at step 2
+    a, b = _weights(tmp_path / "a" / "run" / "last.pt"), _weights(tmp_path / "b" / "run" / "last.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    log = [json.loads(line) for line in (tmp_path / "a" / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [2, 4]
+    assert all(np.isfinite(r[k]) for r in log for k in ("loss", "mask", "dice", "iou", "obj_score", "clips_per_s"))
+
+
+def test_frozen_parts_do_not_move_and_fine_tuning_starts_from_a_checkpoint(tmp_path):
+    torch.manual_seed(3)
+    start = SAM2Base(micro_config())
+    torch.save({"model": start.state_dict()}, tmp_path / "start.pt")
+    config = _config(tmp_path, steps=2, init_checkpoint=str(tmp_path / "start.pt"), freeze=("image_encoder",))
+    train(config)
+    after = _weights(tmp_path / "run" / "last.pt")
+    before = start.state_dict()
+    encoder = [k for k in before if k.startswith("image_encoder")]
+    assert all(torch.equal(before[k], after[k]) for k in encoder)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("sam_mask_decoder"))
+
+
+def test_a_checkpoint_of_another_size_is_refused_with_the_keys(tmp_path):
+    torch.save({"model": SAM2Base(micro_config().replace(d_model=32)).state_dict()}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="mis-shaped"):
+        train(_config(tmp_path, init_checkpoint=str(tmp_path / "other.pt")))
+
+
+def test_fine_tuning_on_a_users_davis_folders(tmp_path):
+    for i in range(2):
+        clip = generate_clip(100 + i, ClipSpec(num_frames=6, height=64, width=96))
+        davis.write_video(tmp_path / "data", f"v{i}", clip.frames, clip.masks)
+    data = dataclasses.replace(SMALL_DATA, source=str(tmp_path / "data"))
+    images, targets = ClipSampler(data, 128).sample(0)
+    assert images.shape == (4, 3, 128, 128) and targets.shape[:2] == (4, targets.shape[1]) and targets[0].any()
+    train(_config(tmp_path, steps=2, data=data))
+    assert (tmp_path / "run" / "last.pt").is_file()
+
+
+def test_shipped_training_config_reads_and_unknown_keys_are_refused(tmp_path):
+    config = load_train_config(REPO / "configs" / "training" / "mini.yaml")
+    assert config.model == "sam2.1_hiera_mini" and config.data.frames == 8
+    (tmp_path / "bad.yaml").write_text("steps: 3\ndata: {frame: 8}\n")
+    with pytest.raises(ValueError, match="unknown keys \\['frame'\\]"):
+        load_train_config(tmp_path / "bad.yaml")
+
+
+def test_ray_train_with_two_cpu_workers(tmp_path):
+    import os
+
+    import ray
+
+    from sam2_ray.train import train_on_ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             object_store_memory=128 * 2**20)
+    try:
+        config = _config(tmp_path, steps=2)
+        final = train_on_ray(config, num_workers=2)
+        resumed = train_on_ray(dataclasses.replace(config, steps=4), num_workers=2)
+    finally:
+        ray.shutdown()
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [2, 4]  # the second fit resumed at step 2
+    assert final == resumed and torch.load(final, weights_only=True)["step"] == 4
+
+
+def test_cli_trains_and_exports_weights_the_builder_loads(tmp_path):
+    config = _config(tmp_path, steps=2)
+    yaml_path = tmp_path / "train.yaml"
+    values = dataclasses.asdict(config)
+    yaml_path.write_text(json.dumps(values))  # JSON is YAML
+    cli = [sys.executable, "-m", "pipelines.cli"]
+    run = subprocess.run(cli + ["train", "--config", str(yaml_path), "--out", str(tmp_path / "cli")],
+                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    weights = tmp_path / "w.pt"
+    run = subprocess.run(cli + ["train", "--export", str(tmp_path / "cli" / "last.pt"), str(weights)],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert all(v.dtype == torch.float16 for v in _weights(weights).values() if v.is_floating_point())
+    model = build_sam2(micro_config(), str(weights), device="cpu")
+    assert next(model.parameters()).dtype == torch.float32
+    bad = subprocess.run(cli + ["train", "--config", str(tmp_path / "nope.yaml")], cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "not found" in bad.stderr
