@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -60,3 +65,62 @@ def test_autolabel_command_labels_the_good_videos_and_reports_the_bad(tmp_path):
     assert store.done() == {"a", "b"} and store.table().num_rows == 2 * 8 + 2 * 5
     again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert "0 done, 2 failed, 2 skipped" in again.stdout
+
+
+def _store_files(store) -> dict[str, tuple[int, int, bytes]]:
+    """Finished video files: name -> (inode, mtime_ns, content)."""
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes()) for p in (store / "videos").iterdir()}
+
+
+def test_driver_killed_mid_job_reruns_only_the_unfinished_videos(tmp_path):
+    """A crash takes down the `sam2-ray autolabel` driver and its replicas (SIGKILL) while some videos
+    are finished and another is half-written: the same command again labels only the rest, leaves
+    the finished files alone and removes the half-written one."""
+    model_yaml = write_config_yaml(tiny_config(), tmp_path / "tiny.yaml")
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump({
+        "model": {"config": str(model_yaml)}, "pool": {"num_replicas": 2, "num_cpus": 1}}))
+    lengths = {f"v{i}": n for i, n in enumerate((30, 26, 22, 18, 14))}
+    lines = []
+    for name, n in lengths.items():
+        write_mp4(make_clip(n, 40, 56, num_objects=1, seed=n).frames, tmp_path / f"{name}.mp4")
+        lines.append({"video_id": name, "uri": f"{name}.mp4",
+                      "prompts": [{"obj_id": 1, "frame": 0, "box": [2, 2, 30, 30]}]})
+    (tmp_path / "videos.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    store = tmp_path / "store"
+    command = [str(Path(sys.executable).parent / "sam2-ray"), "autolabel", str(tmp_path / "videos.jsonl"),
+               "--config", str(tmp_path / "pipeline.yaml"), "--store", str(store)]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1"}
+    with open(tmp_path / "first.log", "w") as log:
+        driver = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=log, start_new_session=True)
+    # Paced by progress, not the clock: the crash comes once a video is finished and a replica has
+    # just started another (a temporary file that appeared after the first finished file).
+    deadline, seen = time.monotonic() + 300, set()
+    while True:
+        assert driver.poll() is None, f"the job ended before the crash: {(tmp_path / 'first.log').read_text()}"
+        assert time.monotonic() < deadline, "no video finished in time"
+        tmp = set((store / "tmp").glob("*.parquet")) if (store / "tmp").is_dir() else set()
+        if (store / "videos").is_dir() and any((store / "videos").iterdir()) and tmp - seen:
+            break
+        seen |= tmp
+        time.sleep(0.02)
+    processes = [psutil.Process(driver.pid), *psutil.Process(driver.pid).children(recursive=True)]
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+    for process in processes:  # the replicas run in process groups of their own
+        process.kill()
+    driver.wait()
+    _, alive = psutil.wait_procs(processes, timeout=30)
+    assert not alive, f"processes left behind by the killed job: {[p.cmdline() for p in alive]}"
+    before = _store_files(store)
+    stale = list((store / "tmp").glob("*.parquet"))
+    assert stale and 1 <= len(before) < len(lengths)
+
+    again = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"{len(lengths) - len(before)} done, 0 failed, {len(before)} skipped" in again.stdout
+    after = _store_files(store)
+    assert {name: after[name] for name in before} == before  # finished files untouched
+    assert not any(p.exists() for p in stale)
+    labelled = MaskletStore(store)
+    assert labelled.done() == set(lengths)
+    for name, n in lengths.items():
+        assert sorted((r.obj_id, r.frame_idx) for r in labelled.rows(name)) == [(1, f) for f in range(n)]
