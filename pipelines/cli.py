@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     auto.add_argument("--store", type=Path, help="masklet store folder (default: the config's)")
     auto.add_argument("--address", help="an existing Ray cluster (default: a local Ray)")
     auto.add_argument("--replicas", type=int, help="model replicas (default: the config's)")
+    auto.add_argument("--render", metavar="OUTPUTS",
+                      help="also draw each labelled video into <store>/renders/: overlay (mp4), sheet (contact-sheet "
+                           "png) or overlay,sheet (default: the config's render section)")
     auto.set_defaults(run=run_autolabel)
 
     ev = commands.add_parser("evaluate", help="J&F of predicted masklets against ground truth (values in [0, 1])")
@@ -119,9 +122,10 @@ def run_segment(args: argparse.Namespace) -> None:
 def run_autolabel(args: argparse.Namespace) -> int:
     from pipelines.autolabel import DEFAULT_CONFIG, autolabel
 
-    summary = autolabel(args.manifest, args.config or DEFAULT_CONFIG, args.store, args.address, args.replicas)
-    print(summary.report())
-    return 1 if summary.of("failed") else 0
+    result = autolabel(args.manifest, args.config or DEFAULT_CONFIG, args.store, args.address, args.replicas,
+                       args.render)
+    print(result.report())
+    return 0 if result.ok else 1
 
 
 def run_evaluate(args: argparse.Namespace) -> None:

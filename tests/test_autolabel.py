@@ -15,6 +15,7 @@ import psutil
 import pytest
 import yaml
 
+from pipelines.autolabel import autolabel
 from pipelines.errors import InvalidInput
 from pipelines.manifest import read_manifest
 from sam2.config import load_config
@@ -41,6 +42,15 @@ def test_csv_manifest_groups_prompts_by_video_and_rejects_bad_ones(tmp_path):
         read_manifest(tmp_path / "bad.csv")
 
 
+def test_bad_render_options_are_input_errors(tmp_path):
+    (tmp_path / "videos.jsonl").write_text("")
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump({"render": {"outputs": ["sheet"], "alpha": 2}}))
+    with pytest.raises(InvalidInput, match="render: alpha must be between 0 and 1"):
+        autolabel(tmp_path / "videos.jsonl", tmp_path / "pipeline.yaml")
+    with pytest.raises(InvalidInput, match=r"--render: unknown render outputs \['gif'\]"):
+        autolabel(tmp_path / "videos.jsonl", render="overlay,gif")
+
+
 def test_autolabel_command_labels_the_good_videos_and_reports_the_bad(tmp_path):
     model_yaml = write_config_yaml(tiny_config(), tmp_path / "tiny.yaml")
     assert load_config(model_yaml) == tiny_config()
@@ -56,15 +66,26 @@ def test_autolabel_command_labels_the_good_videos_and_reports_the_bad(tmp_path):
     lines.append({"video_id": "gone", "uri": "gone.mp4", "prompts": [{"obj_id": 1, "frame": 0, "box": [1, 1, 9, 9]}]})
     (tmp_path / "videos.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
     command = [sys.executable, "-m", "pipelines.cli", "autolabel", str(tmp_path / "videos.jsonl"),
-               "--config", str(tmp_path / "pipeline.yaml"), "--store", str(tmp_path / "store")]
+               "--config", str(tmp_path / "pipeline.yaml"), "--store", str(tmp_path / "store"),
+               "--render", "overlay,sheet"]
     first = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert first.returncode == 1, first.stderr  # some videos failed
     assert "2 done, 2 failed, 0 skipped" in first.stdout
     assert "failed inverted:" in first.stdout and "failed gone:" in first.stdout
+    assert "renders: 4 files written, 0 failed" in first.stdout
     store = MaskletStore(tmp_path / "store")
     assert store.done() == {"a", "b"} and store.table().num_rows == 2 * 8 + 2 * 5
+    renders = tmp_path / "store" / "renders"
+    assert sorted(p.name for p in renders.iterdir()) == ["a.mp4", "a.png", "b.mp4", "b.png"]
+    rendered_a = renders.joinpath("a.mp4").stat().st_mtime_ns
+    for path in (tmp_path / "b.mp4", renders / "b.mp4", renders / "b.png"):
+        path.unlink()
     again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert "0 done, 2 failed, 2 skipped" in again.stdout
+    # a's renders are up to date; b's video is gone, so its render fails with a reason and the job ends
+    assert "renders: 0 files written, 1 failed" in again.stdout
+    assert "render failed b:" in again.stdout and "no such video file" in again.stdout
+    assert renders.joinpath("a.mp4").stat().st_mtime_ns == rendered_a
 
 
 def _store_files(store) -> dict[str, tuple[int, int, bytes]]:
