@@ -93,7 +93,7 @@ def test_node_removed_mid_job_loses_no_row(cluster, tmp_path):
     jobs, frames = _jobs(tmp_path, (30, 28, 26, 24, 22, 20))
     store = MaskletStore(tmp_path / "store")
     scheduler = Scheduler(SPEC, store, POOL)
-    removed: list[str] = []  # the temporary file of the video the removed node was writing
+    removed: list[tuple[str, str]] = []  # (node, temporary file of the video it was writing)
     stop = threading.Event()
     try:
         node_of = {i["pid"]: i["node_id"] for i in scheduler.replica_info()}
@@ -110,7 +110,7 @@ def test_node_removed_mid_job_loses_no_row(cluster, tmp_path):
                     pid = _writer_pid(node_of, name)
                     if pid is not None:
                         cluster.remove_node(next(n for n in cluster.worker_nodes if n.node_id == node_of[pid]))
-                        removed.append(name)
+                        removed.append((node_of[pid], name))
                         return
 
         thread = threading.Thread(target=remove_a_busy_node)
@@ -120,9 +120,12 @@ def test_node_removed_mid_job_loses_no_row(cluster, tmp_path):
         finally:
             stop.set()
             thread.join()
+        replica_nodes = {i["node_id"] for i in scheduler.replica_info()}
     finally:
         scheduler.shutdown()
     assert removed, "a node must be removed while the job runs"
-    assert (store.root / "tmp" / removed[0]).exists()  # its video was never finished there
+    node, tmp_name = removed[0]
+    assert (store.root / "tmp" / tmp_name).exists()  # its video was never finished there
+    assert len(replica_nodes) == 2 and node not in replica_nodes  # the lost replica lives on the spare node
     assert sorted(o.video_id for o in summary.of("done")) == sorted(frames), summary.report()
     _assert_every_row_once(store, frames)
