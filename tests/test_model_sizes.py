@@ -29,11 +29,14 @@ def official_layout(config: str) -> list[tuple[str, tuple[int, ...]]]:
     return rows
 
 
-def test_all_eight_configs_are_shipped():
-    assert set(config_names()) == {f"sam2{v}_hiera_{s}" for v in ("", ".1") for s in ("t", "s", "b+", "l")}
+OFFICIAL = sorted(f"sam2{v}_hiera_{s}" for v in ("", ".1") for s in ("t", "s", "b+", "l"))
 
 
-@pytest.mark.parametrize("config", sorted(config_names()))
+def test_all_eight_official_configs_and_our_mini_are_shipped():
+    assert set(config_names()) == {*OFFICIAL, "sam2.1_hiera_mini"}
+
+
+@pytest.mark.parametrize("config", OFFICIAL)
 def test_state_dict_has_official_keys_shapes_and_order(config):
     model = build_sam2(config, device="cpu")
     ours = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
