@@ -4,7 +4,6 @@ contact sheet) drawn by Ray tasks once the labelling is done."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import yaml
 
 from pipelines.errors import InvalidInput
 from pipelines.manifest import read_manifest
+from sam2_ray.cluster import connect
 from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.records import VideoJob
 from sam2_ray.render import RenderOptions, discard_partial_renders, outdated_outputs, render_video
@@ -47,18 +47,6 @@ def load_settings(path: str | Path) -> tuple[ModelSpec, PoolConfig, str, RenderO
     except ValueError as error:
         raise InvalidInput(f"{path} render: {error}") from None
     return model, pool, settings.get("store", "outputs/masklets"), render
-
-
-def connect(address: str | None) -> None:
-    import ray
-
-    if ray.is_initialized():
-        return
-    if address:
-        ray.init(address=address, logging_level="ERROR")
-    else:
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        ray.init(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
 
 
 @dataclass

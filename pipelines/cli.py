@@ -96,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="instead of training: write CHECKPOINT's weights alone (fp16) to WEIGHTS")
     tr.set_defaults(run=run_train)
 
+    sv = commands.add_parser("serve", help="the interactive app on Ray Serve (image clicks, video sessions)")
+    sv.add_argument("--config", type=Path, help="Serve YAML (default: configs/serve/sam2.yaml)")
+    sv.add_argument("--host", help="listen address (default: the config's, 127.0.0.1)")
+    sv.add_argument("--port", type=int, help="default: the config's, 8000")
+    sv.add_argument("--address", help="an existing Ray cluster (default: a local Ray)")
+    sv.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (also SAM2_RAY_SERVE_TOKEN)")
+    sv.add_argument("--no-auth", action="store_true", help="allow a non-loopback --host without auth")
+    sv.set_defaults(run=run_serve)
+
     sm = commands.add_parser("samples", help="write generated sample videos, a manifest and their ground truth")
     sm.add_argument("folder", type=Path)
     sm.add_argument("--count", type=int, default=4)
@@ -151,6 +160,12 @@ def run_train(args: argparse.Namespace) -> None:
     checkpoint = run_training(args.config, args.out, args.steps, args.workers, args.gpu, args.address,
                               args.init_checkpoint)
     print(f"checkpoint: {checkpoint}")
+
+
+def run_serve(args: argparse.Namespace) -> None:
+    from pipelines.serve import DEFAULT_CONFIG, serve_until_stopped
+
+    serve_until_stopped(args.config or DEFAULT_CONFIG, args.host, args.port, args.address, args.token, args.no_auth)
 
 
 def run_samples(args: argparse.Namespace) -> None:

@@ -26,7 +26,7 @@ def run_training(config: str | Path, out: str | None = None, steps: int | None =
         raise InvalidInput(f"data.source {train_config.data.source!r} is neither 'synthetic' nor a DAVIS-style "
                            "folder (JPEGImages/ and Annotations/ inside)")
     if workers:
-        from pipelines.autolabel import connect
+        from sam2_ray.cluster import connect
         from sam2_ray.train import train_on_ray
 
         connect(address)

@@ -1,0 +1,138 @@
+"""Latency of the Serve app over HTTP on this machine: embedding, click-to-mask with a cached embedding (one
+client, then several concurrent ones, with and without decoder batching), and what routing by image buys
+(session affinity against landing on a replica that must embed again, and against fetching the embedding
+from Ray's object store, the shared-cache alternative).
+
+    .venv/bin/python benchmarks/serve.py [--config sam2.1_hiera_t] [--clicks 40] [--clients 8]
+
+Random weights (the work per request is real, the masks are not). Start-up and model loading are excluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sam2_ray.serve.client import SAM2Client  # noqa: E402
+from sam2_ray.serve.errors import EMBEDDING_MISSING, RequestError  # noqa: E402
+from tests.support.serve_app import deploy, serve_instance  # noqa: E402
+
+
+def percentiles(seconds: list[float]) -> str:
+    ms = sorted(1000 * s for s in seconds)
+    p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
+    return f"p50 {statistics.median(ms):7.1f} ms  p95 {p95:7.1f} ms  (n={len(ms)})"
+
+
+def image(seed: int, size: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, (size, size, 3), dtype=np.uint8)
+
+
+def timed(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def clicks(client: SAM2Client, image_id: str, count: int, seed: int, size: int) -> list[float]:
+    rng = np.random.default_rng(seed)
+    return [timed(lambda: client.predict(image_id, points=[rng.uniform(0, size, 2)], labels=[1]))
+            for _ in range(count)]
+
+
+def click_by_image(client: SAM2Client, im: np.ndarray, size: int) -> None:
+    """A click sent with the image's hash; a replica without its embedding answers 404 and the client sends
+    the image there, until one answers (without affinity the retry may land on yet another replica)."""
+    while True:
+        try:
+            client.predict(im, points=[np.random.uniform(0, size, 2)], labels=[1])
+            return
+        except RequestError as error:
+            if error.code != EMBEDDING_MISSING:
+                raise
+
+
+def concurrent_clicks(url: str, image_id: str, clients: int, count: int, size: int) -> tuple[list[float], float]:
+    def one(seed: int) -> list[float]:
+        with SAM2Client(url) as client:
+            return clicks(client, image_id, count, seed, size)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        latencies = [s for run in pool.map(one, range(clients)) for s in run]
+    return latencies, len(latencies) / (time.perf_counter() - start)
+
+
+def object_store_fetch(size_bytes: int, repeats: int = 5) -> float:
+    """Median seconds for a worker process to get an embedding-sized tensor another process put."""
+    import ray
+    import torch
+
+    @ray.remote(num_cpus=0)
+    def fetch(refs):
+        start = time.perf_counter()
+        ray.get(refs[0])
+        return time.perf_counter() - start
+
+    ref = ray.put(torch.zeros(size_bytes // 4))
+    return statistics.median(ray.get([fetch.remote([ref]) for _ in range(repeats)]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="sam2.1_hiera_t")
+    parser.add_argument("--clicks", type=int, default=40, help="clicks of the single client")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--client-clicks", type=int, default=10, help="clicks per concurrent client")
+    args = parser.parse_args()
+    from sam2.config import load_config
+
+    size = load_config(args.config).image_size
+    model = {"config": args.config, "num_cpus": 0.5}
+    with serve_instance() as base:
+        batched = deploy(base, "batched", {"models": [model]})
+        unbatched = deploy(base, "unbatched", {"models": [model], "batching": {"max_batch_size": 1}})
+        print(f"{args.config} on CPU, {size} px images, random weights")
+        for name, url in (("batched", batched), ("unbatched", unbatched)):
+            with SAM2Client(url) as client:
+                embeds = [timed(lambda s=s, c=client: c.embed(image(s, size))) for s in range(4)]
+                image_id = client.embed(image(0, size)).image_id
+                cached = [timed(lambda c=client: c.embed(image(0, size))) for _ in range(3)]
+                clicks(client, image_id, 3, 99, size)  # warm-up
+                single = clicks(client, image_id, args.clicks, 0, size)
+            many, rate = concurrent_clicks(url, image_id, args.clients, args.client_clicks, size)
+            print(f"[{name}] embed (new image)       {percentiles(embeds)}")
+            print(f"[{name}] embed (cached, re-sent) {percentiles(cached)}")
+            print(f"[{name}] click, 1 client         {percentiles(single)}")
+            print(f"[{name}] click, {args.clients} clients        {percentiles(many)}  {rate:.1f} clicks/s")
+        from ray import serve
+
+        serve.delete("batched")
+        serve.delete("unbatched")
+        for affinity in (True, False):
+            url = deploy(base, f"affinity-{affinity}".lower(), {"models": [{**model, "num_replicas": 2}],
+                                                                 "session_affinity": affinity})
+            with SAM2Client(url) as client:
+                images = [image(100 + i, size) for i in range(4)]
+                for im in images:
+                    client.embed(im)
+                latencies = [timed(lambda im=im: click_by_image(client, im, size)) for _ in range(6) for im in images]
+            print(f"[2 replicas, affinity {'on ' if affinity else 'off'}] click by image {percentiles(latencies)}")
+            serve.delete(f"affinity-{affinity}".lower())
+        c = load_config(args.config)
+        side = size // 16
+        embed_bytes = 4 * side * side * (c.d_model + c.d_model // 8 * 16 + c.d_model // 4 * 4)
+        print(f"shared cache instead: fetching one {embed_bytes / 2**20:.1f} MiB embedding from the object store "
+              f"takes {1000 * object_store_fetch(embed_bytes):.1f} ms per click (same node; more across nodes)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""`SAM2Model`: the Serve deployment that holds one model on the device Ray assigned it; a thin shell around
+`ImageSegmenter` and `VideoSessions`. One deployment per model entry of the settings (its own replicas, GPUs and
+autoscaling); the ingress routes each image and session to the replica that holds it (`routing.py`).
+
+Model work runs on worker threads so the replica's event loop keeps accepting requests: clicks that arrive while
+a decoder pass runs form the next `@serve.batch`, and a propagating video does not stall them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from ray import serve
+
+from sam2_ray.replica import assigned_device
+
+from .errors import RequestError
+from .image_segmenter import ImageSegmenter
+from .schemas import OpenSession, PredictRequest, Propagate, VideoPrompt
+from .settings import ModelEntry, ServeSettings
+from .video_sessions import VideoSessions
+
+
+@serve.deployment(max_ongoing_requests=32, health_check_period_s=5)
+class SAM2Model:
+    def __init__(self, entry: ModelEntry, settings: ServeSettings) -> None:
+        self.name = entry.id
+        self.device = assigned_device()
+        model = entry.spec.build(self.device)
+        self.images = ImageSegmenter(model, self.name, entry.embedding_cache_size, settings.limits.max_image_pixels)
+        self.videos = VideoSessions(model, self.name, entry.max_sessions, settings.sessions.idle_timeout_s,
+                                    settings.limits.media_root)
+        self._image_thread = ThreadPoolExecutor(1, thread_name_prefix="sam2-image")
+        self._video_threads = ThreadPoolExecutor(entry.max_sessions, thread_name_prefix="sam2-video")
+        self.decode.set_max_batch_size(settings.batching.max_batch_size)
+        self.decode.set_batch_wait_timeout_s(settings.batching.batch_wait_timeout_s)
+        self._reaper: asyncio.Task | None = None
+        self.started = time.time()
+
+    # ------------------------------------------------------------------------------------------------ images
+    async def embed(self, image_id: str, data: bytes) -> dict:
+        return await asyncio.get_running_loop().run_in_executor(self._image_thread, self.images.embed, image_id, data)
+
+    async def predict(self, request: PredictRequest) -> dict:
+        result = await self.decode(request)
+        if isinstance(result, RequestError):
+            raise result
+        return result
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)  # reset from the settings in __init__
+    async def decode(self, requests: list[PredictRequest]) -> list[dict | RequestError]:
+        return await asyncio.get_running_loop().run_in_executor(self._image_thread, self.images.predict, requests)
+
+    # ------------------------------------------------------------------------------------------------- video
+    async def open_session(self, session_id: str, request: OpenSession) -> dict:
+        self._start_reaper()
+        return await asyncio.get_running_loop().run_in_executor(self._video_threads, self.videos.open, session_id,
+                                                                request)
+
+    async def session_info(self, session_id: str) -> dict:
+        return self.videos.info(session_id)
+
+    async def add_prompt(self, session_id: str, prompt: VideoPrompt) -> dict:
+        return self.videos.add_prompt(session_id, prompt)
+
+    async def remove_object(self, session_id: str, obj_id: int) -> dict:
+        return self.videos.remove_object(session_id, obj_id)
+
+    async def close_session(self, session_id: str) -> None:
+        self.videos.close(session_id)
+
+    async def propagate(self, session_id: str, request: Propagate) -> AsyncIterator[str]:
+        """NDJSON lines, one per frame, each sent as soon as its frame is tracked."""
+        frames = self.videos.propagate(session_id, request)
+        running = None
+        try:
+            while True:
+                running = self._video_threads.submit(next, frames, None)
+                item = await asyncio.wrap_future(running)
+                if item is None:
+                    return
+                yield json.dumps(item) + "\n"
+        finally:
+            # On a client disconnect the frame being tracked still finishes on its thread: close after it.
+            if running is not None and not running.done():
+                running.add_done_callback(lambda _: frames.close())
+            else:
+                frames.close()
+
+    def _start_reaper(self) -> None:
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.get_running_loop().create_task(self._expire_idle_sessions())
+
+    async def _expire_idle_sessions(self) -> None:
+        while True:
+            await asyncio.sleep(min(5.0, self.videos.idle_timeout_s / 4))
+            self.videos.expire_idle()
+
+    # ------------------------------------------------------------------------------------------------ status
+    async def stats(self) -> dict:
+        return {"model": self.name, "device": self.device, "pid": os.getpid(),
+                "replica": serve.get_replica_context().replica_id.unique_id, "sessions": len(self.videos),
+                **self.images.stats()}

@@ -1,0 +1,45 @@
+"""A real Ray Serve app on this machine for the serving tests: one local Ray and one Serve instance per test
+module, apps deployed under their own route prefixes, torn down at the end."""
+
+from __future__ import annotations
+
+import os
+import socket
+from contextlib import contextmanager
+
+from sam2_ray.serve.app import build_app
+from sam2_ray.serve.settings import ServeSettings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve_instance(num_cpus: int = 8):
+    """Start a local Ray and Serve's HTTP proxy on a free loopback port; yield the base URL."""
+    import ray
+    from ray import serve
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             object_store_memory=256 * 2**20)
+    port = free_port()
+    try:
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def deploy(base_url: str, name: str, settings: dict | ServeSettings) -> str:
+    """Deploy the app under /<name>; return its URL."""
+    from ray import serve
+
+    settings = settings if isinstance(settings, ServeSettings) else ServeSettings.parse(settings)
+    serve.run(build_app(settings), name=name, route_prefix=f"/{name}")
+    return f"{base_url}/{name}"

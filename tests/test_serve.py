@@ -1,0 +1,319 @@
+"""The Serve app end to end on a real local Ray Serve: image clicks and refinement equal to the in-process
+predictor, batched concurrent clicks, video sessions (two objects, streamed propagation, a correction, close,
+the session bound and idle expiry), several models behind one app, auth, body limits, and the OpenAPI schema."""
+
+from __future__ import annotations
+
+import base64
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sam2.sam2_image_predictor import SAM2ImagePredictor
+from sam2.video_session import VideoSession
+from sam2_ray.replica import ModelSpec
+from sam2_ray.serve.client import SAM2Client
+from sam2_ray.serve.errors import RequestError
+from tests.support.clips import make_clip, write_mp4
+from tests.support.serve_app import deploy, serve_instance
+
+pytestmark = pytest.mark.timeout(600)
+
+MODEL = {"config": "sam2.1_hiera_mini", "seed": 3, "num_cpus": 0.5, "max_sessions": 2}
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    with serve_instance() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def app(base_url):
+    """Two models behind one app (the second a different seed, standing in for another size)."""
+    return deploy(base_url, "open", {"models": [MODEL, {**MODEL, "name": "other", "seed": 4}],
+                                     "batching": {"max_batch_size": 8, "batch_wait_timeout_s": 0.05}})
+
+
+@pytest.fixture(scope="module")
+def strict_app(base_url):
+    """Auth on, small body limit, short idle timeout."""
+    return deploy(base_url, "strict", {"models": [MODEL], "auth": {"token": TOKEN, "basic_user": "ls",
+                                                                   "basic_password": "pw"},
+                                       "limits": {"max_request_mb": 0.5}, "sessions": {"idle_timeout_s": 1}})
+
+
+@pytest.fixture(scope="module")
+def local_model():
+    return ModelSpec(config=MODEL["config"], seed=MODEL["seed"]).build("cpu")
+
+
+@pytest.fixture(scope="module")
+def image():
+    rng = np.random.default_rng(0)
+    img = np.clip(rng.normal(120, 30, (180, 240, 3)), 0, 255).astype(np.uint8)
+    img[40:120, 60:150] = (220, 40, 40)
+    return img
+
+
+def test_click_and_refine_equal_the_in_process_predictor(app, local_model, image):
+    predictor = SAM2ImagePredictor(local_model)
+    predictor.set_image(image)
+    with SAM2Client(app) as client:
+        embedded = client.embed(image)
+        assert (embedded.width, embedded.height, embedded.cached) == (240, 180, False)
+        assert client.embed(image).cached
+        first = client.predict(embedded.image_id, points=[(100, 80)], labels=[1])
+        masks, scores, logits = predictor.predict(np.array([[100, 80]]), np.array([1]))
+        assert len(first.masks) == 3
+        for got, want, score in zip(first.masks, masks, scores, strict=True):
+            assert np.array_equal(got.mask, want.astype(bool))
+            assert got.score == pytest.approx(float(score), abs=1e-4)
+        assert first.best == int(np.argmax(scores))
+
+        refined = client.predict(embedded.image_id, points=[(100, 80), (20, 20)], labels=[1, 0],
+                                 mask_input=first, multimask_output=False)
+        masks, scores, _ = predictor.predict(np.array([[100, 80], [20, 20]]), np.array([1, 0]),
+                                             mask_input=logits[np.argmax(scores)][None], multimask_output=False)
+        assert np.array_equal(refined.best_mask.mask, masks[0].astype(bool))
+        assert refined.best_mask.score == pytest.approx(float(scores[0]), abs=1e-4)
+
+        boxed = client.predict(image, box=(50, 30, 160, 130), multimask_output=False)  # by image: hash only
+        masks, scores, _ = predictor.predict(box=np.array([50, 30, 160, 130]), multimask_output=False)
+        assert np.array_equal(boxed.best_mask.mask, masks[0].astype(bool))
+        ys, xs = np.nonzero(masks[0])
+        if len(xs):
+            assert boxed.best_mask.bbox == pytest.approx((xs.min(), ys.min(), np.ptp(xs) + 1, np.ptp(ys) + 1))
+
+
+def test_concurrent_clicks_share_decoder_passes(app, image):
+    clicks = [(30 + 20 * i, 40 + 10 * i) for i in range(8)]
+    with SAM2Client(app) as client:
+        image_id = client.embed(image).image_id
+        alone = [client.predict(image_id, points=[c], labels=[1]) for c in clicks]
+        before = client.stats()["sam2.1_hiera_mini"]["decoder_batches"]
+        with ThreadPoolExecutor(8) as pool:
+            together = list(pool.map(lambda c: client.predict(image_id, points=[c], labels=[1]), clicks))
+        after = client.stats()["sam2.1_hiera_mini"]["decoder_batches"]
+    for a, b in zip(alone, together, strict=True):
+        assert all(np.array_equal(x.mask, y.mask) for x, y in zip(a.masks, b.masks, strict=True))
+        assert [x.score for x in a.masks] == pytest.approx([y.score for y in b.masks], abs=1e-4)
+    grown = {int(k): after.get(k, 0) - before.get(k, 0) for k in after}
+    assert any(size > 1 and count > 0 for size, count in grown.items()), grown
+
+
+def test_models_behind_one_app(app, image):
+    with SAM2Client(app) as client:
+        assert [m["name"] for m in client.models()] == ["sam2.1_hiera_mini", "other"]
+        a = client.predict(image, points=[(100, 80)], labels=[1])
+        b = client.predict(image, points=[(100, 80)], labels=[1], model="other")
+        assert (a.model, b.model) == ("sam2.1_hiera_mini", "other")
+        assert [m.score for m in a.masks] != pytest.approx([m.score for m in b.masks])
+        with pytest.raises(RequestError) as error:
+            client.predict(image, points=[(1, 1)], labels=[1], model="nope")
+        assert error.value.status == 422 and "unknown model" in str(error.value)
+
+
+def test_video_session_two_objects_stream_correct_close(app, local_model, tmp_path):
+    clip = make_clip(10, 96, 128, num_objects=2, seed=5)
+    video = write_mp4(clip.frames, tmp_path / "clip.mp4")
+    local = VideoSession(local_model, str(video))
+    with SAM2Client(app) as client, client.open_video(str(video)) as session:
+        assert (session.num_frames, session.width, session.height) == (10, 128, 96)
+        for target in (session, local):
+            target.add_points(0, 1, points=[(40, 30)], labels=[1])
+            target.add_points(0, 2, box=(70, 40, 110, 80))
+        streamed = list(session.propagate())
+        expected = list(local.run())
+        assert [f.frame_idx for f in streamed] == [r.frame_idx for r in expected] == list(range(10))
+        for got, want in zip(streamed, expected, strict=True):
+            for i, obj_id in enumerate(want.obj_ids):
+                assert np.array_equal(got.masks[obj_id], want.masks[i].numpy())
+                assert got.scores[obj_id] == pytest.approx(float(want.scores[i]), abs=1e-4)
+
+        # A correction on a tracked frame: applied there, and the stream says so.
+        for target in (session, local):
+            target.add_points(5, 1, points=[(40, 30), (80, 60)], labels=[1, 0])
+        streamed = list(session.propagate())
+        expected = list(local.run())
+        assert streamed[5].prompted[1] and not streamed[4].prompted[1]
+        for got, want in zip(streamed, expected, strict=True):
+            assert np.array_equal(got.masks[1], want.masks[want.obj_ids.index(1)].numpy())
+
+        assert session.remove_object(2) == [1]
+        session_id = session.session_id
+    with pytest.raises(RequestError) as error, SAM2Client(app) as client:
+        client._call("GET", f"/videos/sessions/{session_id}")
+    assert error.value.status == 404
+
+
+def test_open_sessions_are_bounded_with_a_clear_503(app, tmp_path):
+    video = write_mp4(make_clip(4, 64, 64, num_objects=1).frames, tmp_path / "short.mp4")
+    with SAM2Client(app) as client:
+        sessions = [client.open_video(str(video)) for _ in range(MODEL["max_sessions"])]
+        try:
+            with pytest.raises(RequestError) as error:
+                client.open_video(str(video))
+            assert error.value.status == 503 and "limit" in str(error.value)
+        finally:
+            for s in sessions:
+                s.close()
+        client.open_video(str(video)).close()  # room again
+
+
+def test_bad_video_requests_are_4xx(app, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all")
+    video = write_mp4(make_clip(4, 64, 64, num_objects=1).frames, tmp_path / "ok.mp4")
+    with SAM2Client(app) as client:
+        for uri, status in ((str(tmp_path / "missing.mp4"), 404), (str(broken), 422), ("http://x/y.mp4", 422)):
+            with pytest.raises(RequestError) as error:
+                client.open_video(uri)
+            assert error.value.status == status, error.value
+        with client.open_video(str(video)) as session:
+            for kwargs, words in (({"frame_idx": 9, "obj_id": 1, "points": [(5, 5)], "labels": [1]}, "frame"),
+                                  ({"frame_idx": 0, "obj_id": 1, "points": [(500, 5)], "labels": [1]}, "outside")):
+                with pytest.raises(RequestError) as error:
+                    session.add_points(**kwargs)
+                assert error.value.status == 422 and words in str(error.value)
+            with pytest.raises(RequestError) as error:
+                list(session.propagate())
+            assert error.value.status == 422 and "no objects" in str(error.value)
+
+
+def test_idle_sessions_expire(strict_app, tmp_path):
+    video = write_mp4(make_clip(4, 64, 64, num_objects=1).frames, tmp_path / "idle.mp4")
+    with SAM2Client(strict_app, token=TOKEN) as client:
+        session = client.open_video(str(video))
+        deadline = time.monotonic() + 30
+        while True:
+            time.sleep(1.5)
+            try:
+                client._call("GET", f"/videos/sessions/{session.session_id}")
+            except RequestError as error:
+                assert error.status == 404 and "expired" in str(error)
+                break
+            assert time.monotonic() < deadline, "the idle session never expired"
+
+
+def test_auth_on_refuses_missing_and_wrong_credentials(strict_app, image):
+    basic = "Basic " + base64.b64encode(b"ls:pw").decode()
+    wrong_basic = "Basic " + base64.b64encode(b"ls:nope").decode()
+    with httpx.Client(base_url=strict_app, timeout=60) as http:
+        assert http.get("/health").status_code == 200  # Label Studio polls it without credentials
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": wrong_basic},
+                        {"Authorization": "Basic !!!"}, {"Authorization": TOKEN}):
+            response = http.get("/models", headers=headers)
+            assert response.status_code == 401, headers
+            assert "Bearer" in response.headers["www-authenticate"] and "traceback" not in response.text.lower()
+        for good in (f"Bearer {TOKEN}", basic):
+            assert http.get("/models", headers={"Authorization": good}).status_code == 200
+    with SAM2Client(strict_app, basic_auth=("ls", "pw")) as client:
+        assert client.predict(image, points=[(10, 10)], labels=[1]).masks
+
+
+def test_oversized_bodies_get_413(strict_app):
+    body = {"image": "A" * (700 * 1024)}
+    with httpx.Client(base_url=strict_app, timeout=60, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        response = http.post("/images/embed", json=body)
+        assert response.status_code == 413 and "limit" in response.json()["detail"]
+
+        def chunks():  # no Content-Length: counted as it arrives
+            for _ in range(8):
+                yield b"x" * 100_000
+
+        assert http.post("/images/embed", content=chunks(), headers={"Content-Type": "application/json"}
+                         ).status_code == 413
+        assert http.get("/health").status_code == 200
+
+
+def test_evicted_embedding_is_a_404_the_client_recovers_from(app, image):
+    with SAM2Client(app) as client:
+        image_id = client.embed(image).image_id
+        other = image.copy()
+        for k in range(17):  # the cache holds 16 images
+            other[0, 0, 0] = k
+            client.embed(other)
+        with pytest.raises(RequestError) as error:
+            client.predict(image_id, points=[(10, 10)], labels=[1])
+        assert error.value.status == 404 and error.value.code == "embedding_missing"
+        assert client.predict(image, points=[(10, 10)], labels=[1]).masks  # re-embeds by itself
+
+
+def test_openapi_schema_lists_the_routes(app):
+    schema = httpx.get(f"{app}/openapi.json", timeout=60).json()
+    assert {"/health", "/images/embed", "/images/predict", "/videos/sessions",
+            "/videos/sessions/{session_id}/propagate"} <= set(schema["paths"])
+    assert "PredictRequest" in schema["components"]["schemas"]
+
+
+
+# ----------------------------------------------------------------------------------------------------- fuzzing
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False)
+                    | st.text(max_size=12),
+                    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children,
+                                                                                     max_size=4), max_leaves=12)
+
+
+def _mutated(base: dict) -> st.SearchStrategy:
+    """A valid body with keys dropped, replaced by any JSON value, or added."""
+    keys = st.sampled_from(sorted(base))
+    return st.builds(
+        lambda drop, replace, extra: {**{k: v for k, v in base.items() if k not in drop}, **replace, **extra},
+        st.sets(keys, max_size=2), st.dictionaries(keys, JSON, max_size=2),
+        st.dictionaries(st.text(max_size=6), JSON, max_size=1))
+
+
+@pytest.fixture(scope="module")
+def fuzz_targets(app, image, tmp_path_factory):
+    video = write_mp4(make_clip(4, 64, 64, num_objects=1).frames, tmp_path_factory.mktemp("fuzz") / "v.mp4")
+    with SAM2Client(app) as client:
+        image_id = client.embed(image).image_id
+        session = client.open_video(str(video)).session_id
+    prompt = {"frame_idx": 0, "obj_id": 1, "points": [[10, 10]], "labels": [1], "box": None, "clear_old_points": True}
+    predict = {"image_id": image_id, "points": [[100, 80]], "labels": [1], "box": [10, 10, 50, 50],
+               "multimask_output": True, "mask_format": "rle"}
+    sessions = [session, "0-" + "0" * 32, "9-" + "f" * 32, "nonsense", "0-abc"]
+    return [("POST", "/images/predict", _mutated(predict)),
+            ("POST", "/images/embed", _mutated({"image": base64.b64encode(b"\x89PNG junk").decode(), "model": None})),
+            ("POST", "/images/embed", _mutated({"uri": "/etc/hostname"})),
+            ("POST", "/videos/sessions", _mutated({"uri": str(video) + "x"})),
+            *[("POST", f"/videos/sessions/{s}/prompts", _mutated(prompt)) for s in sessions[:3]],
+            ("POST", f"/videos/sessions/{session}/propagate", _mutated({"backward": False, "max_frames": 2})),
+            *[("GET", f"/videos/sessions/{s}", st.none()) for s in sessions],
+            ("DELETE", f"/videos/sessions/{sessions[1]}/objects/7", st.none()),
+            ("POST", "/images/predict", JSON), ("POST", "/videos/sessions", JSON)]
+
+
+def test_fuzzed_requests_get_4xx_or_2xx_and_the_server_stays_healthy(app, image, fuzz_targets):
+    sent: list[int] = []
+    with httpx.Client(base_url=app, timeout=120) as http:
+
+        @settings(max_examples=240, deadline=None, derandomize=True,
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+        @given(target=st.sampled_from(range(len(fuzz_targets))), data=st.data(), raw=st.booleans())
+        def request(target, data, raw):
+            method, path, bodies = fuzz_targets[target]
+            body = data.draw(bodies)
+            if raw and body is not None:
+                response = http.request(method, path, content=data.draw(st.binary(max_size=64)),
+                                        headers={"Content-Type": "application/json"})
+            else:
+                response = http.request(method, path, json=body)
+            sent.append(response.status_code)
+            assert response.status_code < 500, (method, path, body, response.text)
+            if response.status_code >= 400:
+                assert "detail" in response.json() and "Traceback" not in response.text
+
+        request()
+        assert http.get("/health").status_code == 200
+    assert len(sent) >= 200
+    assert any(s < 300 for s in sent) and any(400 <= s < 500 for s in sent)
+    with SAM2Client(app) as client:
+        assert client.predict(image, points=[(100, 80)], labels=[1]).masks
