@@ -11,6 +11,7 @@ Random weights (the work per request is real, the masks are not). Start-up and m
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -21,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sam2_ray.serve.client import SAM2Client  # noqa: E402
+from sam2_ray.serve.client import SAM2Client, image_file_bytes  # noqa: E402
 from sam2_ray.serve.errors import EMBEDDING_MISSING, RequestError  # noqa: E402
 from tests.support.serve_app import deploy, serve_instance  # noqa: E402
 
@@ -48,16 +49,17 @@ def clicks(client: SAM2Client, image_id: str, count: int, seed: int, size: int) 
             for _ in range(count)]
 
 
-def click_by_image(client: SAM2Client, im: np.ndarray, size: int) -> None:
-    """A click sent with the image's hash; a replica without its embedding answers 404 and the client sends
-    the image there, until one answers (without affinity the retry may land on yet another replica)."""
+def click_by_id(client: SAM2Client, image_id: str, data: bytes, size: int) -> None:
+    """A click by image id; a replica without the embedding answers 404 and the client sends the image there,
+    until one answers (without affinity the retry may land on yet another replica)."""
     while True:
         try:
-            client.predict(im, points=[np.random.uniform(0, size, 2)], labels=[1])
+            client.predict(image_id, points=[np.random.uniform(0, size, 2)], labels=[1])
             return
         except RequestError as error:
             if error.code != EMBEDDING_MISSING:
                 raise
+            client.embed(data)
 
 
 def concurrent_clicks(url: str, image_id: str, clients: int, count: int, size: int) -> tuple[list[float], float]:
@@ -74,7 +76,6 @@ def concurrent_clicks(url: str, image_id: str, clients: int, count: int, size: i
 def object_store_fetch(size_bytes: int, repeats: int = 5) -> float:
     """Median seconds for a worker process to get an embedding-sized tensor another process put."""
     import ray
-    import torch
 
     @ray.remote(num_cpus=0)
     def fetch(refs):
@@ -82,8 +83,9 @@ def object_store_fetch(size_bytes: int, repeats: int = 5) -> float:
         ray.get(refs[0])
         return time.perf_counter() - start
 
-    ref = ray.put(torch.zeros(size_bytes // 4))
-    return statistics.median(ray.get([fetch.remote([ref]) for _ in range(repeats)]))
+    ref = ray.put(np.zeros(size_bytes // 4, np.float32))
+    ray.get(fetch.remote([ref]))  # a worker started and warm
+    return statistics.median(ray.get(fetch.remote([ref])) for _ in range(repeats))
 
 
 def main() -> None:
@@ -96,7 +98,7 @@ def main() -> None:
     from sam2.config import load_config
 
     size = load_config(args.config).image_size
-    model = {"config": args.config, "num_cpus": 0.5}
+    model = {"config": args.config, "num_cpus": os.cpu_count() or 1}  # one replica: every core is its torch thread
     with serve_instance() as base:
         batched = deploy(base, "batched", {"models": [model]})
         unbatched = deploy(base, "unbatched", {"models": [model], "batching": {"max_batch_size": 1}})
@@ -118,14 +120,14 @@ def main() -> None:
         serve.delete("batched")
         serve.delete("unbatched")
         for affinity in (True, False):
-            url = deploy(base, f"affinity-{affinity}".lower(), {"models": [{**model, "num_replicas": 2}],
+            url = deploy(base, f"affinity-{affinity}".lower(), {"models": [{**model, "num_replicas": 2, "num_cpus": 1}],
                                                                  "session_affinity": affinity})
             with SAM2Client(url) as client:
-                images = [image(100 + i, size) for i in range(4)]
-                for im in images:
-                    client.embed(im)
-                latencies = [timed(lambda im=im: click_by_image(client, im, size)) for _ in range(6) for im in images]
-            print(f"[2 replicas, affinity {'on ' if affinity else 'off'}] click by image {percentiles(latencies)}")
+                files = [image_file_bytes(image(100 + i, size)) for i in range(4)]
+                ids = [client.embed(data).image_id for data in files]
+                latencies = [timed(lambda i=i, d=d: click_by_id(client, i, d, size))
+                             for _ in range(6) for i, d in zip(ids, files, strict=True)]
+            print(f"[2 replicas, affinity {'on ' if affinity else 'off'}] click     {percentiles(latencies)}")
             serve.delete(f"affinity-{affinity}".lower())
         c = load_config(args.config)
         side = size // 16

@@ -21,7 +21,7 @@ import base64
 import io
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -43,12 +43,22 @@ class EmbeddedImage:
     cached: bool
 
 
-@dataclass(frozen=True)
+@dataclass
 class Mask:
-    mask: np.ndarray  # H x W bool
+    """One mask of a prediction; decoded on first use (a UI often shows only the best of three)."""
+
+    encoded: dict = field(repr=False)  # the response's {"rle": ...} or {"png": ...}
     score: float  # predicted IoU (image), object-presence probability (video)
     area: int
     bbox: tuple[float, float, float, float]  # x, y, w, h pixels
+    _decoded: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """H x W bool."""
+        if self._decoded is None:
+            self._decoded = _mask(self.encoded)
+        return self._decoded
 
 
 @dataclass(frozen=True)
@@ -167,7 +177,7 @@ class SAM2Client:
                 raise
             self.embed(data, model)
             out = self._call("POST", "/images/predict", body)
-        masks = [Mask(_mask(m), m["score"], m["area"], tuple(m["bbox"])) for m in out["masks"]]
+        masks = [Mask(m, m["score"], m["area"], tuple(m["bbox"])) for m in out["masks"]]
         return Prediction(out["image_id"], out["prediction_id"], out["model"], masks, out["best"])
 
     # ------------------------------------------------------------------------------------------------- video

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
+import torch
 from ray import serve
 
 from sam2_ray.replica import assigned_device
@@ -30,6 +32,8 @@ from .video_sessions import VideoSessions
 class SAM2Model:
     def __init__(self, entry: ModelEntry, settings: ServeSettings) -> None:
         self.name = entry.id
+        # Ray sets OMP_NUM_THREADS=1 in its workers; a replica holding more CPUs should use them.
+        torch.set_num_threads(max(1, math.ceil(entry.num_cpus)))
         self.device = assigned_device()
         model = entry.spec.build(self.device)
         self.images = ImageSegmenter(model, self.name, entry.embedding_cache_size, settings.limits.max_image_pixels)
@@ -105,4 +109,5 @@ class SAM2Model:
     async def stats(self) -> dict:
         return {"model": self.name, "device": self.device, "pid": os.getpid(),
                 "replica": serve.get_replica_context().replica_id.unique_id, "sessions": len(self.videos),
+                "torch_threads": torch.get_num_threads(),
                 **self.images.stats()}

@@ -31,7 +31,7 @@ class ModelEntry(_Strict):
     num_replicas: int = Field(1, ge=1, description="fixed replica count (ignored when `autoscaling` is set)")
     autoscaling: dict[str, Any] | None = Field(None, description="a Serve autoscaling_config")
     num_gpus: float = Field(0, ge=0, description="per replica; fractions pack replicas on one GPU")
-    num_cpus: float = Field(1, ge=0)
+    num_cpus: float = Field(1, ge=0, description="per replica; also its torch threads (rounded up, at least 1)")
     max_ongoing_requests: int = Field(32, ge=1)
     embedding_cache_size: int = Field(16, ge=1, description="image embeddings kept per replica (LRU)")
     max_sessions: int = Field(4, ge=1, description="open video sessions per replica; the next one gets 503")
