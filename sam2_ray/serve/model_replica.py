@@ -12,7 +12,6 @@ import asyncio
 import json
 import math
 import os
-import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -44,7 +43,6 @@ class SAM2Model:
         self.decode.set_max_batch_size(settings.batching.max_batch_size)
         self.decode.set_batch_wait_timeout_s(settings.batching.batch_wait_timeout_s)
         self._reaper: asyncio.Task | None = None
-        self.started = time.time()
 
     # ------------------------------------------------------------------------------------------------ images
     async def embed(self, image_id: str, data: bytes) -> dict:
