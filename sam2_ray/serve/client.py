@@ -80,6 +80,7 @@ class FrameMasks:
     masks: dict[int, np.ndarray]  # obj_id -> H x W bool
     scores: dict[int, float]  # obj_id -> object-presence probability
     prompted: dict[int, bool]
+    ious: dict[int, float] = field(default_factory=dict)  # obj_id -> the model's predicted IoU of the mask
 
 
 def _mask(body: dict) -> np.ndarray:
@@ -242,7 +243,8 @@ class VideoSessionClient:
                 objects = frame["objects"]
                 yield FrameMasks(frame["frame_idx"], {o["obj_id"]: _mask(o) for o in objects},
                                  {o["obj_id"]: o["score"] for o in objects},
-                                 {o["obj_id"]: o["prompted"] for o in objects})
+                                 {o["obj_id"]: o["prompted"] for o in objects},
+                                 {o["obj_id"]: o["iou"] for o in objects})
 
     def close(self) -> None:
         try:
