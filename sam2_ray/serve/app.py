@@ -12,6 +12,8 @@
     POST   /videos/sessions/{id}/propagate           track; NDJSON stream, one line per frame as it is ready
     DELETE /videos/sessions/{id}                     close
     GET    /stats                                    per model: cache, decoder batch sizes, open sessions
+    POST   /setup, /predict, /webhook                an annotation tool's backend protocol (settings.tool_backend:
+                                                     Label Studio's ML backend), off unless configured
     GET    /openapi.json, /docs                      the schema
 
 The ingress checks auth, body size and shapes, then hands each request to the model replica that holds its
@@ -51,6 +53,7 @@ from .schemas import (
     VideoPrompt,
 )
 from .settings import ModelEntry, ServeSettings
+from .tool_backend import ModelCalls, ToolBackend, load_tool_backend
 
 OPEN_ATTEMPTS = 3  # a full replica answers 503; a fresh session id may land on another one
 
@@ -143,6 +146,10 @@ class SAM2Ingress:
         self.models = models
         api.state.authenticator = Authenticator(settings.auth)
         api.state.max_body_bytes = int(settings.limits.max_request_mb * 2**20)
+        self.tool: ToolBackend | None = None
+        if settings.tool_backend is not None:
+            self.tool = load_tool_backend(settings.tool_backend.factory, ModelCalls(models, settings.default),
+                                          settings.tool_backend.options)
 
     def _name(self, model: str | None) -> str:
         name = model or self.settings.default
@@ -237,6 +244,36 @@ class SAM2Ingress:
     async def close_session(self, session_id: str = SessionId) -> Response:
         await self._session(session_id).close_session.remote(session_id)
         return Response(status_code=204)
+
+    # ------------------------------------------------------------------------------- annotation tool backend
+    def _tool(self) -> ToolBackend:
+        if self.tool is None:
+            raise RequestError(404, "this server has no annotation-tool backend (settings: tool_backend)")
+        return self.tool
+
+    @staticmethod
+    async def _json(request: Request) -> dict:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise RequestError(422, "the body must be a JSON object") from None
+        if not isinstance(body, dict):
+            raise RequestError(422, "the body must be a JSON object")
+        return body
+
+    @api.post("/setup", dependencies=AUTH)
+    async def tool_setup(self, request: Request) -> dict:
+        return await self._tool().setup(await self._json(request))
+
+    @api.post("/predict", dependencies=AUTH)
+    async def tool_predict(self, request: Request) -> dict:
+        return await self._tool().predict(await self._json(request))
+
+    @api.post("/webhook", status_code=201)
+    async def tool_webhook(self, request: Request) -> dict:
+        """No auth: Label Studio posts its webhooks without the ML backend's credentials. The backend only
+        acknowledges them; nothing is computed or changed."""
+        return await self._tool().webhook(await self._json(request))
 
 
 def deployment_options(entry: ModelEntry, settings: ServeSettings) -> dict:

@@ -95,6 +95,14 @@ class Auth(_Strict):
         return self.token is not None or self.basic_user is not None
 
 
+class ToolBackendSettings(_Strict):
+    """An annotation tool's backend protocol on /setup, /predict and /webhook (see tool_backend.py), e.g.
+    factory "integrations.label_studio.ml_backend:LabelStudioBackend"."""
+
+    factory: str = Field(min_length=3, description="module:attribute, called with (model calls, **options)")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 class ServeSettings(_Strict):
     models: list[ModelEntry] = Field(default_factory=lambda: [ModelEntry()], min_length=1)
     default_model: str | None = Field(None, description="the model used when a request names none (default: first)")
@@ -102,6 +110,7 @@ class ServeSettings(_Strict):
     sessions: Sessions = Field(default_factory=Sessions)
     limits: Limits = Field(default_factory=Limits)
     auth: Auth = Field(default_factory=Auth)
+    tool_backend: ToolBackendSettings | None = Field(None, description="off unless set")
     session_affinity: bool = Field(True, description="route each image/session to the replica holding its state; "
                                    "turn off only to measure what it buys (video sessions need it)")
 

@@ -1,0 +1,10 @@
+"""Label Studio: prompts drawn in a project -> `VideoJob`s; masklets -> predictions (video tracks,
+image brush masks); and the ML backend protocol for interactive labeling on the Serve app.
+
+    schema.py       what the labeling config says (image or video, tag names)
+    formats.py      percent / 1-based frames / brush RLE <-> pixels, 0-based frames, bool masks
+    prompts.py      tasks -> jobs (which regions, which objects, the media)
+    predictions.py  masklet store -> prediction JSON (and per-frame review tasks)
+    connection.py   the server through label-studio-sdk, with retries and bulk, idempotent writes
+    ml_backend.py   /setup, /predict, /webhook for the Serve app; registering it on a project
+"""
