@@ -65,9 +65,13 @@ def frame_labels(table: pa.Table, labels: dict[int, str] | None = None, flags: d
 
 
 def write_labels(dataset: fo.Dataset, sample_id: str, values: dict[int, object], path: str, num_frames: int,
-                 video: bool) -> None:
+                 video: bool, label_type: type = fo.Detections) -> None:
     """frame_idx -> label written to `path` of one sample; every frame 0..num_frames-1 gets a value
-    (None where `values` has none)."""
+    (None where `values` has none). The field is declared first: a video with no object present
+    anywhere writes only None, from which FiftyOne cannot infer the field's type."""
+    if dataset.get_field(path) is None:
+        add = dataset.add_frame_field if video else dataset.add_sample_field
+        add(path.removeprefix("frames."), fo.EmbeddedDocumentField, embedded_doc_type=label_type)
     if not video:
         dataset.set_values(path, {sample_id: values.get(0)}, key_field="id")
         return

@@ -10,6 +10,7 @@ read (shared storage); by default the store is a temporary folder removed afterw
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -113,23 +114,29 @@ def propagate(view, prompt_field: str, label_field: str = "sam2", model: str | M
                             serve_token) if serve_url else
                 _ray_runs(planned.jobs, spec, masklets, address, replicas, num_gpus, progress is None))
         jobs = {job.video_id: job for job in planned.jobs}
-        for outcomes in runs:
-            for outcome in outcomes:
-                result.outcomes.append(outcome)
-                job = jobs[outcome.video_id]
-                sample_id = job.source_ref["sample_id"]
-                if not masklets.is_done(job.video_id):
-                    result.failed[sample_id] = f"{job.uri}: {outcome.reason}"
-                    continue
-                frames, flags = write_video(dataset, sample_id, masklets, job.video_id, target, object_labels(job),
-                                            job.source_ref.get("frames"))
-                result.samples, result.frames, result.flagged_frames = (
-                    result.samples + 1, result.frames + frames, result.flagged_frames + flags)
-                flagged[sample_id] = flags > 0
-            report(len(result.outcomes) / max(len(planned.jobs), 1),
-                   f"{len(result.outcomes)}/{len(planned.jobs)} samples labelled")
+        with contextlib.closing(runs):  # replicas are shut down even when a write fails
+            for outcomes in runs:
+                for outcome in outcomes:
+                    _write_back(dataset, masklets, jobs[outcome.video_id], outcome, target, result, flagged)
+                report(len(result.outcomes) / max(len(planned.jobs), 1),
+                       f"{len(result.outcomes)}/{len(planned.jobs)} samples labelled")
     result.review_view = route_reviews(dataset, flagged, target)
     return result
+
+
+def _write_back(dataset, masklets: MaskletStore, job: VideoJob, outcome: VideoOutcome, target: Target,
+                result: PropagateResult, flagged: dict[str, bool]) -> None:
+    """One finished job's labels onto its sample, counted in `result`."""
+    result.outcomes.append(outcome)
+    sample_id = job.source_ref["sample_id"]
+    if not masklets.is_done(job.video_id):
+        result.failed[sample_id] = f"{job.uri}: {outcome.reason}"
+        return
+    frames, flags = write_video(dataset, sample_id, masklets, job.video_id, target, object_labels(job),
+                                job.source_ref.get("frames"))
+    result.samples, result.frames, result.flagged_frames = (
+        result.samples + 1, result.frames + frames, result.flagged_frames + flags)
+    flagged[sample_id] = flags > 0
 
 
 def _check_fields(view, prompt: str, label: str, segmentation: str | None) -> None:

@@ -50,7 +50,8 @@ def write_video(dataset: fo.Dataset, sample_id: str, store: MaskletStore, video_
     frames = max(num_frames or 0, stored) if target.video else 1
     write_labels(dataset, sample_id, detections, target.label_path, frames, target.video)
     if target.segmentation_path:
-        write_labels(dataset, sample_id, segmentations, target.segmentation_path, frames, target.video)
+        write_labels(dataset, sample_id, segmentations, target.segmentation_path, frames, target.video,
+                     fo.Segmentation)
     return frames, len(flags)
 
 
