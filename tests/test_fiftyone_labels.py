@@ -184,3 +184,24 @@ def test_store_reader_writes_exact_masks_and_routes_generated_drops_to_review(fo
     assert dataset.info["ev_jf"]["J&F"] == pytest.approx(1.0) and "ev" in dataset.list_evaluations()
     assert sample["ev_tp"] == 40 and sample["ev_fp"] == 0
     assert dataset.match_frames(F("ev_fn") > 0).count("frames") == 0
+
+
+def test_cli_loads_a_store_evaluates_and_reports_bad_input_in_one_line(fo, tmp_path, capsys):
+    from pipelines.cli import main
+
+    clip = small_clip(5, num_frames=8, objects=1)
+    dataset = fo.Dataset()
+    sample = video_sample(fo, clip, tmp_path / "v.mp4")
+    dataset.add_sample(sample)
+    dataset.set_values("frames.gt", {sample.id: ground_truth(fo, clip, label="object")}, key_field="id")
+    store = MaskletStore(tmp_path / "store")
+    store.write_video("v", _rows("v", clip, {}), uri=str(tmp_path / "v.mp4"))
+    assert main(["fiftyone", "load", dataset.name, "--store", str(store.root), "--label-field", "pred"]) == 0
+    assert "1 samples loaded (8 frames), 0 frames flagged; 0 stored videos match no sample" in capsys.readouterr().out
+    assert main(["fiftyone", "evaluate", dataset.name, "--pred-field", "pred", "--gt-field", "gt"]) == 0
+    assert "J&F 1.000" in capsys.readouterr().out
+    assert main(["fiftyone", "load", "no-such-dataset", "--store", str(store.root)]) == 2
+    assert "no FiftyOne dataset 'no-such-dataset'" in capsys.readouterr().err
+    assert main(["fiftyone", "propagate", dataset.name, "--prompt-field", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"dataset {dataset.name!r} has no field 'frames.nope'" in err
