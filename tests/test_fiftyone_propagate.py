@@ -136,3 +136,30 @@ def test_app_operator_runs_immediately_and_delegated_with_progress(fo, local_ray
     assert op.status is not None and op.status.progress == pytest.approx(1.0) and "1/1" in op.status.label
     dataset.reload()
     assert dataset.values("frames.delegated.detections.index") == dataset.values("frames.sam2.detections.index")
+
+
+def test_propagation_through_the_serve_app_from_the_operator(fo, local_ray, tmp_path):
+    """The operator's other path: a running Serve app (as the App's server would reach it over HTTP)."""
+    import fiftyone.operators as foo
+    from ray import serve
+
+    from tests.support.serve_app import deploy, free_port
+
+    clip = small_clip(13, num_frames=8, objects=2)
+    dataset = fo.Dataset()
+    dataset.add_sample(video_sample(fo, clip, tmp_path / "v.mp4", keyframes=(2,)))
+    model = write_config_yaml(tiny_config(), tmp_path / "tiny.yaml")
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    try:
+        url = deploy(f"http://127.0.0.1:{port}", "fo", {"models": [{"config": str(model), "num_cpus": 0.5}]})
+        fo.config.plugins_dir = str(REPO / "integrations")
+        run = foo.execute_operator("@sam2_ray/fiftyone/propagate_masks", ctx={"dataset": dataset, "params": {
+            "prompt_field": "prompts", "label_field": "served", "serve_url": url}})
+    finally:
+        serve.shutdown()
+    assert run.error is None, run.error
+    assert run.result["samples"] == 1 and run.result["frames"] == 8 and run.result["failed"] == {}
+    assert dataset.count("frames") == 8 and dataset.exists("frames.served").count("frames") == 8
+    labels = dataset.values("frames.served.detections")[0]
+    assert all(np.isfinite(d.predicted_iou) and 0 <= d.confidence <= 1 for frame in labels for d in frame)
