@@ -73,7 +73,7 @@ def _ray_runs(jobs: list[VideoJob], spec: ModelSpec, store: MaskletStore, addres
     connect(address)
     scheduler = Scheduler(spec, store, PoolConfig(num_replicas=replicas, num_gpus=num_gpus))
     try:
-        for chunk in _chunks(jobs, max(4, 2 * replicas)):
+        for chunk in _chunks(jobs, max(8, 4 * replicas)):  # labels are written back chunk by chunk
             yield scheduler.run(chunk, progress=progress_bar).outcomes
     finally:
         scheduler.shutdown()
