@@ -205,3 +205,29 @@ def test_cli_loads_a_store_evaluates_and_reports_bad_input_in_one_line(fo, tmp_p
     assert main(["fiftyone", "propagate", dataset.name, "--prompt-field", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"dataset {dataset.name!r} has no field 'frames.nope'" in err
+
+
+def test_review_tags_land_where_a_generated_object_is_occluded_or_leaves_and_returns(fo, tmp_path):
+    from integrations.fiftyone import load_store
+    from sam2.data.synthetic import ClipSpec, generate_clip
+
+    clip = generate_clip(7, ClipSpec(num_frames=20, height=64, width=96, min_objects=2, max_objects=2, p_exit=0.5,
+                                     p_occluder=1.0))
+    present = clip.masks.any(axis=(2, 3))  # T x N
+    expected = set()  # frame numbers: the first hidden frame of each gap and the frame the object returns on
+    for k in range(len(clip.obj_ids)):
+        for t in range(1, clip.num_frames):
+            seen_before, seen_after = present[:t, k].any(), present[t:, k].any()
+            if present[t - 1, k] and not present[t, k] and seen_after:
+                expected.add(t + 1)
+            if not present[t - 1, k] and present[t, k] and seen_before:
+                expected.add(t + 1)
+    assert expected == {5, 6, 8, 14}  # seed 7: object 2 is hidden by the occluder on frame 5, leaves on 8-13
+    dataset = fo.Dataset()
+    sample = video_sample(fo, clip, tmp_path / "v.mp4")
+    dataset.add_sample(sample)
+    store = MaskletStore(tmp_path / "store")
+    store.write_video(f"{sample.id}-gen", _rows(f"{sample.id}-gen", clip, {}))
+    result = load_store(dataset, store.root, "sam2")
+    assert result.flagged_frames == len(expected)
+    assert sorted(dataset.load_saved_view("review-sam2").values("frames.frame_number")[0]) == sorted(expected)
