@@ -112,6 +112,7 @@ def test_keyframes_0_and_40_of_a_sparse_video_give_the_store_masklets_on_every_f
 def test_app_operator_runs_immediately_and_delegated_with_progress(fo, local_ray, tmp_path):
     import fiftyone.operators as foo
     from fiftyone.operators.delegated import DelegatedOperationService
+    from fiftyone.operators.executor import ExecutionContext
 
     fo.config.plugins_dir = str(REPO / "integrations")
     uri = "@sam2_ray/fiftyone/propagate_masks"
@@ -120,6 +121,8 @@ def test_app_operator_runs_immediately_and_delegated_with_progress(fo, local_ray
     dataset = fo.Dataset()
     dataset.add_sample(video_sample(fo, clip, tmp_path / "v.mp4", keyframes=(3,)))
     model = str(write_config_yaml(tiny_config(), tmp_path / "tiny.yaml"))
+    form = foo.get_operator(uri).resolve_input(ExecutionContext({"dataset_name": dataset.name, "params": {}}))
+    assert form.type.properties["prompt_field"].type.values == ["prompts"]  # the dataset's prompt fields offered
     params = {"prompt_field": "prompts", "label_field": "sam2", "model": model}
     run = foo.execute_operator(uri, ctx={"dataset": dataset, "params": params})
     assert run.error is None, run.error
