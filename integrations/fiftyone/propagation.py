@@ -39,10 +39,12 @@ class PropagateResult:
     samples: int = 0  # samples whose labels were written
     frames: int = 0
     flagged_frames: int = 0
+    unprompted: int = 0  # samples of the view without prompts (left alone)
     review_view: str | None = None
 
     def report(self) -> str:
-        lines = [f"{self.samples} samples labelled ({self.frames} frames), {len(self.failed)} failed; "
+        lines = [f"{self.samples} samples labelled ({self.frames} frames), {len(self.failed)} failed, "
+                 f"{self.unprompted} without prompts; "
                  f"{self.flagged_frames} frames flagged for review"
                  + (f" (saved view {self.review_view!r})" if self.review_view else "")]
         lines += [f"  failed {sample_id}: {reason}" for sample_id, reason in self.failed.items()]
@@ -70,6 +72,8 @@ def _ray_runs(jobs: list[VideoJob], spec: ModelSpec, store: MaskletStore, addres
     from sam2_ray.cluster import connect
     from sam2_ray.scheduler import PoolConfig, Scheduler
 
+    if not jobs:  # nothing prompted: no Ray, no model
+        return
     connect(address)
     scheduler = Scheduler(spec, store, PoolConfig(num_replicas=replicas, num_gpus=num_gpus))
     try:
@@ -102,7 +106,7 @@ def propagate(view, prompt_field: str, label_field: str = "sam2", model: str | M
     spec = None if serve_url else model_spec(model, checkpoint)
     ensure_metadata(view)
     planned = prompt_jobs(view, prompt_field, salt=repr(spec) if spec else f"{serve_url}|{model}")
-    result = PropagateResult(failed=dict(planned.failed))
+    result = PropagateResult(failed=dict(planned.failed), unprompted=len(planned.unprompted))
     target = Target(field_path(view, label_field),
                     field_path(view, segmentation_field) if segmentation_field else None, review)
     report = progress or (lambda fraction, label: None)
