@@ -38,14 +38,14 @@ class PreannotateResult:
     skipped: list[SkippedTask] = field(default_factory=list)  # no prompts, malformed regions, failed tracking
     review_tasks: list[int] = field(default_factory=list)
     tracking: JobSummary | None = None
-    seconds: dict[str, float] = field(default_factory=dict)  # read, track, write, review
+    seconds: dict[str, float] = field(default_factory=dict)  # read, ray_start, track, write, review
 
     @property
     def ok(self) -> bool:
         return not (self.tracking and self.tracking.of("failed"))
 
     def report(self) -> str:
-        io_s = sum(v for k, v in self.seconds.items() if k != "track")
+        io_s = sum(v for k, v in self.seconds.items() if k in ("read", "write", "review"))
         lines = [f"project {self.project_id}, model version {self.model_version!r}: {len(self.written)} tasks "
                  f"pre-annotated, {len(self.skipped)} skipped"
                  + (f", {len(self.review_tasks)} review frames" if self.review_tasks else ""),
@@ -94,15 +94,17 @@ def _run(connection, project_id, model_version, source, spec, pool, store, cache
         raise InvalidInput(f"project {project_id}: {error}") from None
     result.seconds["read"] = time.perf_counter() - start
 
-    start = time.perf_counter()
     if jobs:
+        start = time.perf_counter()
         connect(address)
+        result.seconds["ray_start"] = time.perf_counter() - start
+        start = time.perf_counter()
         scheduler = Scheduler(spec, store, pool)
         try:
             result.tracking = scheduler.run(jobs, progress=progress)
         finally:
             scheduler.shutdown()
-    result.seconds["track"] = time.perf_counter() - start
+        result.seconds["track"] = time.perf_counter() - start  # with the replicas' model loading
 
     failed = {o.video_id: o.reason for o in (result.tracking.of("failed") if result.tracking else [])}
     tracked = [j for j in jobs if j.video_id not in failed and store.is_done(j.video_id)]
@@ -154,3 +156,23 @@ def write_review_tasks(connection: LabelStudioConnection, review_project: int, p
             predictions.append(review_prediction(task_id, masks, job, schema, model_version))
     connection.replace_predictions(review_project, predictions, model_version)
     return task_ids
+
+
+def connect_backend(url: str, api_key: str, project_id: int, backend_url: str, title: str = "sam2-ray",
+                    basic_auth: str | None = None) -> int:
+    """`sam2-ray label-studio connect`: attach the Serve app's ML backend to a project (once);
+    `basic_auth` is "user:password" as the app's auth settings hold them."""
+    from integrations.label_studio.ml_backend import register_backend
+
+    credentials = None
+    if basic_auth is not None:
+        user, sep, password = basic_auth.partition(":")
+        if not sep:
+            raise InvalidInput("--basic-auth must be USER:PASSWORD")
+        credentials = (user, password)
+    try:
+        return register_backend(LabelStudioConnection(url, api_key), project_id, backend_url, title, credentials)
+    except ValueError as error:
+        raise InvalidInput(str(error)) from None
+    except (LabelStudioError, LabelStudioUnavailable) as error:
+        raise InvalidInput(str(error)) from None

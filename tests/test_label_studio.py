@@ -331,3 +331,22 @@ def test_ml_backend_tracks_a_video_box_for_the_editor(sdk, server, serve_url, mo
             assert got[frame_idx] is None
         else:
             np.testing.assert_allclose(got[frame_idx], (x, y, w, h), atol=1e-6)
+
+
+def test_prompts_from_drafts_or_from_one_annotator(sdk, server, run):
+    pid, (annotated, drafted) = image_project(sdk, server, "sources", 2)
+    sdk.annotations.create(id=annotated, result=[rectangle("r", 20, 20, 80, 70, "cat")])
+    connection = LabelStudioConnection(server.url, TOKEN)
+    connection._raw("POST", f"/api/tasks/{drafted}/drafts", json={"result": [rectangle("d", 10, 10, 50, 50, "dog")],
+                                                                   "lead_time": 1.0})
+    from_drafts = run(pid, source="drafts", model_version="from-drafts")
+    assert from_drafts.written == [drafted]
+    [stored] = predictions_of(sdk, drafted, "from-drafts")
+    assert stored.result[0]["value"]["brushlabels"] == ["dog"]
+
+    mine = run(pid, source="admin@example.com", model_version="mine")
+    assert mine.written == [annotated]
+    assert {s.task_id: s.reason for s in mine.skipped} == {
+        drafted: "no prompt regions in its latest annotation by admin@example.com"}
+    with pytest.raises(InvalidInput, match="no Label Studio user with email 'nobody@example.com'"):
+        run(pid, source="nobody@example.com")

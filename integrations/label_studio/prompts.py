@@ -77,7 +77,8 @@ def fetch_media(connection: LabelStudioConnection, task: dict, schema: ProjectSc
     if not isinstance(url, str) or not url:
         raise MalformedRegion(f"task data has no {schema.data_key!r} media URL")
     name = Path(url.split("?d=")[-1].split("?")[0]).name or "media"
-    folder = cache / f"task-{task['id']}"
+    # keyed by the URL too: a task whose media changed, or another server's task of the same id
+    folder = cache / f"task-{task['id']}-{hashlib.sha1(url.encode()).hexdigest()[:10]}"
     path = connection.download(url, folder / name)
     if schema.kind == "image":
         frames = folder / "frames"
