@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 
+import httpx
 import numpy as np
 import pytest
 import yaml
@@ -13,10 +14,11 @@ from label_studio_sdk import LabelStudio
 from label_studio_sdk.projects.client import ProjectsClient
 from PIL import Image
 
-from integrations.label_studio.connection import LabelStudioConnection
+from integrations.label_studio.connection import LabelStudioConnection, LabelStudioError
 from integrations.label_studio.formats import brush_to_mask, videorectangle_to_track
 from integrations.label_studio.ml_backend import register_backend
 from integrations.label_studio.predictions import object_boxes
+from pipelines.cli import main
 from pipelines.errors import InvalidInput
 from pipelines.preannotate import preannotate
 from sam2_ray import rle
@@ -164,6 +166,12 @@ def test_image_project_round_trip_and_rerun_replaces(sdk, server, run, tmp_path)
     job = next(j for j in store.rows(jobs[clicks]) if j.obj_id == 1)
     assert job.is_prompt_frame
 
+    # the server does check predictions against the config (so its acceptance above means something)
+    wrong_label = {**stored.result[0], "value": {**stored.result[0]["value"], "brushlabels": ["zebra"]}}
+    with pytest.raises(LabelStudioError, match="Validation error"):
+        LabelStudioConnection(server.url, TOKEN).replace_predictions(
+            pid, [{"task": mask_task, "result": [wrong_label], "model_version": "invalid"}], "invalid")
+
     first_ids = {p.id for p in predictions_of(sdk, clicks)}
     again = run(pid)
     assert sorted(again.written) == sorted(result.written)
@@ -267,7 +275,7 @@ def test_server_restarted_mid_push_then_down_then_rerun(sdk, server, run, monkey
     assert [len(predictions_of(sdk, t)) for t in tasks] == [1, 1, 1]
 
 
-def test_ml_backend_called_by_label_studio(sdk, server, serve_url, model_yaml, tmp_path):
+def test_ml_backend_called_by_label_studio(sdk, server, serve_url, model_yaml, tmp_path, capsys):
     url = deploy(serve_url, "lsbackend", {
         "models": [{"config": str(model_yaml), "num_cpus": 0.5, "max_sessions": 2}],
         "auth": {"basic_user": "ls", "basic_password": "pw"},
@@ -279,8 +287,13 @@ def test_ml_backend_called_by_label_studio(sdk, server, serve_url, model_yaml, t
     connection = LabelStudioConnection(server.url, TOKEN)
     backend_id = register_backend(connection, pid, url, basic_auth=("ls", "pw"))
     assert register_backend(connection, pid, url, basic_auth=("ls", "pw")) == backend_id  # once per project
+    assert main(["label-studio", "connect", "--url", server.url, "--api-key", TOKEN, "--project", str(pid),
+                 "--backend-url", url, "--basic-auth", "ls:pw"]) == 0
+    assert f"ML backend {backend_id} attached" in capsys.readouterr().out
     backend = sdk.ml.get(id=backend_id)
     assert backend.state == "CO" and backend.model_version == "sam2-ray-backend"  # LS called /health and /setup
+    assert httpx.post(f"{url}/predict", json={"tasks": []}).status_code == 401
+    assert httpx.post(f"{url}/webhook", json={"action": "PROJECT_UPDATED"}).status_code == 201  # LS sends no auth
 
     # "Retrieve predictions": LS sends the tasks to /predict and stores what comes back
     sdk.actions.create(id="retrieve_tasks_predictions", project=pid, selected_items={"all": True, "excluded": []})
@@ -350,3 +363,18 @@ def test_prompts_from_drafts_or_from_one_annotator(sdk, server, run):
         drafted: "no prompt regions in its latest annotation by admin@example.com"}
     with pytest.raises(InvalidInput, match="no Label Studio user with email 'nobody@example.com'"):
         run(pid, source="nobody@example.com")
+
+
+def test_command_line_preannotates_and_reports(sdk, server, serve_url, pipeline_yaml, tmp_path, capsys):
+    pid, (task_id, empty) = image_project(sdk, server, "cli", 2)
+    sdk.annotations.create(id=task_id, result=[rectangle("r", 20, 20, 80, 70, "cat")])
+    args = ["label-studio", "preannotate", "--url", server.url, "--api-key", TOKEN, "--project", str(pid),
+            "--config", str(pipeline_yaml), "--store", str(tmp_path / "store"), "--cache", str(tmp_path / "cache"),
+            "--model-version", "cli"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"project {pid}, model version 'cli': 1 tasks pre-annotated, 1 skipped" in out
+    assert f"skipped task {empty}: no prompt regions in its latest annotation" in out
+    assert len(predictions_of(sdk, task_id, "cli")) == 1
+    assert main(args[:-2] + ["--project", "999999"]) == 2
+    assert "Label Studio refused to read project 999999: HTTP 404" in capsys.readouterr().err
