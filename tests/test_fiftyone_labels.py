@@ -186,8 +186,19 @@ def test_store_reader_writes_exact_masks_and_routes_generated_drops_to_review(fo
     assert dataset.match_frames(F("ev_fn") > 0).count("frames") == 0
 
 
-def test_cli_loads_a_store_evaluates_and_reports_bad_input_in_one_line(fo, tmp_path, capsys):
-    from pipelines.cli import main
+def _fiftyone_command(argv: list[str]) -> int:
+    """`sam2-ray fiftyone ARGV` (the subcommand's own parser and runner, as pipelines/cli.py wires them)."""
+    import argparse
+
+    from pipelines.fiftyone import add_arguments, run
+
+    parser = argparse.ArgumentParser(prog="sam2-ray fiftyone")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def test_cli_loads_a_store_evaluates_and_reports_bad_input(fo, tmp_path, capsys):
+    from pipelines.errors import InvalidInput
 
     clip = small_clip(5, num_frames=8, objects=1)
     dataset = fo.Dataset()
@@ -196,15 +207,14 @@ def test_cli_loads_a_store_evaluates_and_reports_bad_input_in_one_line(fo, tmp_p
     dataset.set_values("frames.gt", {sample.id: ground_truth(fo, clip, label="object")}, key_field="id")
     store = MaskletStore(tmp_path / "store")
     store.write_video("v", _rows("v", clip, {}), uri=str(tmp_path / "v.mp4"))
-    assert main(["fiftyone", "load", dataset.name, "--store", str(store.root), "--label-field", "pred"]) == 0
+    assert _fiftyone_command(["load", dataset.name, "--store", str(store.root), "--label-field", "pred"]) == 0
     assert "1 samples loaded (8 frames), 0 frames flagged; 0 stored videos match no sample" in capsys.readouterr().out
-    assert main(["fiftyone", "evaluate", dataset.name, "--pred-field", "pred", "--gt-field", "gt"]) == 0
+    assert _fiftyone_command(["evaluate", dataset.name, "--pred-field", "pred", "--gt-field", "gt"]) == 0
     assert "J&F 1.000" in capsys.readouterr().out
-    assert main(["fiftyone", "load", "no-such-dataset", "--store", str(store.root)]) == 2
-    assert "no FiftyOne dataset 'no-such-dataset'" in capsys.readouterr().err
-    assert main(["fiftyone", "propagate", dataset.name, "--prompt-field", "nope"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"dataset {dataset.name!r} has no field 'frames.nope'" in err
+    with pytest.raises(InvalidInput, match="no FiftyOne dataset 'no-such-dataset'"):
+        _fiftyone_command(["load", "no-such-dataset", "--store", str(store.root)])
+    with pytest.raises(InvalidInput, match=f"dataset {dataset.name!r} has no field 'frames.nope'"):
+        _fiftyone_command(["propagate", dataset.name, "--prompt-field", "nope"])
 
 
 def test_review_tags_land_where_a_generated_object_is_occluded_or_leaves_and_returns(fo, tmp_path):
