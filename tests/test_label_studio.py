@@ -366,9 +366,15 @@ def test_prompts_from_drafts_or_from_one_annotator(sdk, server, run):
 
 
 def test_command_line_preannotates_and_reports(sdk, server, serve_url, pipeline_yaml, tmp_path, capsys):
+    """With a personal access token (a JWT the SDK trades for short-lived access tokens), and a task
+    whose media is an absolute URL on the server."""
     pid, (task_id, empty) = image_project(sdk, server, "cli", 2)
+    connection = LabelStudioConnection(server.url, TOKEN)
+    path = sdk.tasks.get(id=task_id).data["image"]
+    sdk.tasks.update(id=task_id, data={"image": server.url + path})
     sdk.annotations.create(id=task_id, result=[rectangle("r", 20, 20, 80, 70, "cat")])
-    args = ["label-studio", "preannotate", "--url", server.url, "--api-key", TOKEN, "--project", str(pid),
+    pat = connection._raw("POST", "/api/token/", json={}).json()["token"]
+    args = ["label-studio", "preannotate", "--url", server.url, "--api-key", pat, "--project", str(pid),
             "--config", str(pipeline_yaml), "--store", str(tmp_path / "store"), "--cache", str(tmp_path / "cache"),
             "--model-version", "cli"]
     assert main(args) == 0
