@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -105,11 +106,47 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--no-auth", action="store_true", help="allow a non-loopback --host without auth")
     sv.set_defaults(run=run_serve)
 
+    ls = commands.add_parser("label-studio", help="pre-annotate a Label Studio project; attach the ML backend")
+    ls_commands = ls.add_subparsers(dest="label_studio_command", required=True, parser_class=OneLineErrorParser)
+    for name, help_text in (("preannotate", "prompts drawn in a project -> tracked -> predictions written back"),
+                            ("connect", "register the Serve app (configs/serve/label_studio.yaml) as the project's "
+                                        "ML backend")):
+        sub = ls_commands.add_parser(name, help=help_text)
+        sub.add_argument("--url", default=os.environ.get("LABEL_STUDIO_URL"),
+                         help="Label Studio (default: $LABEL_STUDIO_URL)")
+        sub.add_argument("--api-key", default=os.environ.get("LABEL_STUDIO_API_KEY"),
+                         help="legacy token or personal access token (default: $LABEL_STUDIO_API_KEY)")
+        sub.add_argument("--project", type=int, required=True, help="project id")
+    pre, conn = ls_commands.choices["preannotate"], ls_commands.choices["connect"]
+    pre.add_argument("--from", dest="source", default="annotations", metavar="SOURCE",
+                     help="prompts from each task's latest 'annotations' (default), 'drafts', or an annotator's email")
+    pre.add_argument("--model-version",
+                     help="tag of the predictions; a re-run replaces its own (default: from the model)")
+    pre.add_argument("--config", type=Path, help="pipeline YAML (default: configs/pipelines/autolabel.yaml)")
+    pre.add_argument("--store", type=Path, help="masklet store (default: outputs/label-studio/masklets)")
+    pre.add_argument("--cache", type=Path, help="downloaded media (default: outputs/label-studio/media)")
+    pre.add_argument("--address", help="an existing Ray cluster (default: a local Ray)")
+    pre.add_argument("--replicas", type=int, help="model replicas (default: the config's)")
+    pre.add_argument("--review-project", type=int,
+                     help="also put sampled video frames with their masks into this image project, for review")
+    pre.add_argument("--review-every", type=int, default=10, help="every Nth frame for review (default: 10)")
+    pre.set_defaults(run=run_label_studio_preannotate)
+    conn.add_argument("--backend-url", required=True, help="where Label Studio reaches the Serve app")
+    conn.add_argument("--basic-auth", metavar="USER:PASSWORD", help="the app's basic-auth credentials")
+    conn.add_argument("--title", default="sam2-ray")
+    conn.set_defaults(run=run_label_studio_connect)
+
     sm = commands.add_parser("samples", help="write generated sample videos, a manifest and their ground truth")
     sm.add_argument("folder", type=Path)
     sm.add_argument("--count", type=int, default=4)
     sm.add_argument("--frames", type=int, default=48)
     sm.set_defaults(run=run_samples)
+
+    fo = commands.add_parser("fiftyone", help="FiftyOne datasets: propagate prompts to masks, load a store, evaluate")
+    from pipelines.fiftyone import add_arguments  # argparse only: no FiftyOne import
+
+    add_arguments(fo)
+    fo.set_defaults(run=run_fiftyone)
     return parser
 
 
@@ -168,10 +205,42 @@ def run_serve(args: argparse.Namespace) -> None:
     serve_until_stopped(args.config or DEFAULT_CONFIG, args.host, args.port, args.address, args.token, args.no_auth)
 
 
+def _label_studio_target(args: argparse.Namespace) -> None:
+    if not args.url or not args.api_key:
+        raise InvalidInput("Label Studio needs --url and --api-key (or LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY)")
+
+
+def run_label_studio_preannotate(args: argparse.Namespace) -> int:
+    from pipelines.autolabel import DEFAULT_CONFIG
+    from pipelines.preannotate import preannotate
+
+    _label_studio_target(args)
+    result = preannotate(args.url, args.api_key, args.project, model_version=args.model_version, source=args.source,
+                         config=args.config or DEFAULT_CONFIG, store=args.store, cache=args.cache,
+                         address=args.address, replicas=args.replicas, review_project=args.review_project,
+                         review_every=args.review_every)
+    print(result.report())
+    return 0 if result.ok else 1
+
+
+def run_label_studio_connect(args: argparse.Namespace) -> None:
+    from pipelines.preannotate import connect_backend
+
+    _label_studio_target(args)
+    backend_id = connect_backend(args.url, args.api_key, args.project, args.backend_url, args.title, args.basic_auth)
+    print(f"ML backend {backend_id} attached to project {args.project}")
+
+
 def run_samples(args: argparse.Namespace) -> None:
     from pipelines.samples import write_samples
 
     print(f"manifest: {write_samples(args.folder, args.count, args.frames)}")
+
+
+def run_fiftyone(args: argparse.Namespace) -> int:
+    from pipelines.fiftyone import run
+
+    return run(args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv with the project, its tools and a private MongoDB binary for FiftyOne.
+# Create .venv with the project, its tools and a private MongoDB binary for FiftyOne, and
+# .venv-labelstudio with the Label Studio server the tests start (SAM2_RAY_LABEL_STUDIO=0 skips it).
 # Idempotent: when pyproject.toml, this script and the torch spec are unchanged, it does nothing.
 #
 #   SAM2_RAY_TORCH  pip arguments for torch (default: the CPU wheel "torch==2.13.0"); on a GPU
@@ -20,6 +21,19 @@ if ! ldconfig -p | grep -q 'libcurl\.so\.4'; then
   else
     echo "setup: warning: libcurl4 is missing and we are not root; mongod will not start" >&2
   fi
+fi
+
+# The Label Studio server for the integration tests, in its own venv: it pins ~160 packages (Django,
+# an old pytz, ...) that must not leak into .venv, which only needs label-studio-sdk.
+ls_venv=.venv-labelstudio
+ls_version=1.23.2
+if [[ ${SAM2_RAY_LABEL_STUDIO:-1} != 0 ]] && \
+   ! "$ls_venv/bin/python" -c "import importlib.metadata as m; assert m.version('label-studio') == '$ls_version'" \
+     2>/dev/null; then
+  echo "setup: installing label-studio==$ls_version into $ls_venv (about a minute)"
+  [[ -x $ls_venv/bin/python ]] || python3 -m venv "$ls_venv"
+  "$ls_venv/bin/python" -m pip install -q "label-studio==$ls_version" \
+    2> >(grep -v "^WARNING: Location '.*' is ignored" >&2)
 fi
 
 want=$({ cat pyproject.toml scripts/setup.sh; echo "$torch_spec"; } | sha256sum | cut -d' ' -f1)
