@@ -1,7 +1,7 @@
 """A screenshot of the FiftyOne App showing masks propagated by `propagate` on a generated video.
 
     .venv/bin/python scripts/fiftyone_app_screenshot.py [--checkpoint outputs/train/mini/last.pt] \
-        [--out outputs/fiftyone_app.png]
+        [--out docs/screenshots/fiftyone_app.png]
 
 A private mongod, one generated video (256 x 192) with box prompts on frames 1 and 41 only, the
 mini model on a local Ray (random weights unless --checkpoint), J&F against the generator's
@@ -62,7 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint")
     parser.add_argument("--model", default="sam2.1_hiera_mini")
-    parser.add_argument("--out", type=Path, default=Path("outputs/fiftyone_app.png"))
+    parser.add_argument("--out", type=Path, default=Path("docs/screenshots/fiftyone_app.png"))
     args = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     fo = fiftyone_test_database()
