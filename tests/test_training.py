@@ -19,6 +19,8 @@ from sam2.modeling.sam2_base import SAM2Base
 from sam2.training.clip_forward import PromptSettings, forward_clip
 from sam2.training.config import TrainConfig, load_train_config
 from sam2.training.data import ClipSampler, DataSettings
+from sam2.training.image_forward import forward_images
+from sam2.training.init import align_prompt_attention
 from sam2.training.losses import LossWeights, actual_iou, dice_loss, focal_loss, step_loss
 from sam2.training.prompts import error_click, noisy_box
 from sam2.training.trainer import train
@@ -95,6 +97,53 @@ def test_clip_forward_trains_the_memory_path():
     for name in ("memory_attention", "memory_encoder", "obj_ptr_proj", "maskmem_tpos_enc", "image_encoder"):
         grads = [p.grad for n, p in model.named_parameters() if n.startswith(name)]
         assert any(g is not None and g.abs().sum() > 0 for g in grads), name
+
+
+def _prompt_attention_peak(model: SAM2Base, point: tuple[float, float]) -> tuple[float, float]:
+    """Where the first token->image attention of a click's positional encoding peaks, in input pixels."""
+    encoder = model.sam_prompt_encoder
+    side = model.image_size
+    click = encoder.pe_layer.points(torch.tensor([[point]]), (side, side))[0]  # 1 x C
+    grid = encoder.get_dense_pe()[0].flatten(1).T  # HW x C
+    attention = model.sam_mask_decoder.transformer.layers[0].cross_attn_token_to_image
+    scores = (attention.q_proj(click) @ attention.k_proj(grid).T)[0]
+    h, w = encoder.image_embedding_size
+    y, x = divmod(int(scores.argmax()), w)
+    return (x + 0.5) * side / w, (y + 0.5) * side / h
+
+
+def test_aligned_prompt_attention_looks_where_the_click_is():
+    torch.manual_seed(0)
+    model = SAM2Base(micro_config())
+    clicks = [(20.0, 30.0), (100.0, 40.0), (64.0, 110.0), (10.0, 120.0)]
+    stride = model.image_size / model.sam_prompt_encoder.image_embedding_size[0]
+    random_misses = sum(np.hypot(*np.subtract(_prompt_attention_peak(model, c), c)) > 2 * stride for c in clicks)
+    assert random_misses >= 2  # independent random projections: the peak is anywhere
+    align_prompt_attention(model)
+    for click in clicks:
+        peak = _prompt_attention_peak(model, click)
+        assert np.hypot(*np.subtract(peak, click)) <= 1.5 * stride, (click, peak)
+
+
+def test_image_stage_prompts_every_object_twice_and_leaves_a_frozen_encoder_alone(tmp_path):
+    torch.manual_seed(0)
+    model = SAM2Base(micro_config()).train()
+    sampler = ClipSampler(dataclasses.replace(SMALL_DATA, frames=1, max_objects=3), 128)
+    samples = [sampler.sample(seed) for seed in (1, 2)]
+    images = torch.cat([image for image, _ in samples])
+    targets = [target[0] for _, target in samples]
+    pairs = forward_images(model, images, targets, np.random.default_rng(0))
+    assert len(pairs) == 4 and [s.frame for s, _ in pairs] == [0, 0, 1, 1]
+    assert [s.masks.shape[:2] for s, _ in pairs] == [(len(targets[0]), 1), (len(targets[0]), 3),
+                                                      (len(targets[1]), 1), (len(targets[1]), 3)]
+    config = _config(tmp_path, stage="image", steps=2, freeze=("image_encoder",),
+                     data=dataclasses.replace(SMALL_DATA, frames=1, images_per_step=2))
+    torch.manual_seed(config.seed)  # what build_model starts from
+    before = SAM2Base(micro_config()).state_dict()
+    train(config)
+    after = _weights(tmp_path / "run" / "last.pt")
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("image_encoder"))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("sam_mask_decoder"))
 
 
 def _weights(path) -> dict:

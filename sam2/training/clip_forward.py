@@ -38,7 +38,7 @@ class Step:
     obj_score: torch.Tensor
 
 
-def _step(model: SAM2Base, frame: int, head: tracking.HeadOutput) -> Step:
+def step_from_head(model: SAM2Base, frame: int, head: tracking.HeadOutput) -> Step:
     size = (model.image_size, model.image_size)
     masks = F.interpolate(head.all_low_res, size=size, mode="bilinear", align_corners=False)
     return Step(frame, masks, head.all_ious, head.obj_score)
@@ -61,7 +61,9 @@ def forward_clip(model: SAM2Base, images: torch.Tensor, targets: torch.Tensor, s
     frame 0) -> the prediction steps in processing order: conditioning frames first, then the
     others in time order."""
     num_frames, num_objects = targets.shape[:2]
-    feats = model.image_features(images)
+    encoder_trains = any(p.requires_grad for p in model.image_encoder.parameters())
+    with torch.set_grad_enabled(encoder_trains and torch.is_grad_enabled()):  # a frozen encoder: no graph
+        feats = model.image_features(images)
     init, corrected = _plan(num_frames, settings, rng)
     use_mask_prompt = rng.random() >= settings.prob_clicks
     max_ptrs = tracking.max_pointer_count(model, num_frames)
@@ -82,7 +84,7 @@ def forward_clip(model: SAM2Base, images: torch.Tensor, targets: torch.Tensor, s
                 else:
                     points = error_click(target, None, rng)
                 head = tracking.sam_heads(model, pix, high_res, points, None, multimask=points[1].shape[1] <= 1)
-                steps.append(_step(model, t, head))
+                steps.append(step_from_head(model, t, head))
         else:
             spatial, pointers = memory.select(t, False, model.config.num_maskmem, max_ptrs, num_frames)
             split = [[(slot, out.maskmem[b : b + 1]) for slot, out in spatial] for b in range(num_objects)]
@@ -91,7 +93,7 @@ def forward_clip(model: SAM2Base, images: torch.Tensor, targets: torch.Tensor, s
             pix = tracking.condition_on_memory(model, vision, feats.vision_pos[t : t + 1].expand_as(vision),
                                                mem, mem_pos, num_ptr)
             head = tracking.sam_heads(model, pix, high_res, None, None, multimask=True)
-            steps.append(_step(model, t, head))
+            steps.append(step_from_head(model, t, head))
         if t in corrected and not (use_mask_prompt and t in init):
             for _ in range(settings.correction_clicks):
                 click = error_click(target, head.high_res[:, 0].detach() > 0, rng)
@@ -99,7 +101,7 @@ def forward_clip(model: SAM2Base, images: torch.Tensor, targets: torch.Tensor, s
                                                        torch.cat([points[1], click[1]], 1))
                 head = tracking.sam_heads(model, pix, high_res, points, head.low_res.detach().clamp(-32.0, 32.0),
                                             multimask=False)
-                steps.append(_step(model, t, head))
+                steps.append(step_from_head(model, t, head))
         maskmem = tracking.encode_memory(model, vision, head.high_res, head.obj_score, binarize=False)
         out = FrameOutput(None, head.obj_ptr, head.obj_score, head.iou, maskmem)
         (memory.cond if t in corrected else memory.non_cond)[t] = out

@@ -20,7 +20,8 @@ class TrainConfig:
     model: str = "sam2.1_hiera_mini"  # a config name or YAML path
     init_checkpoint: str | None = None  # fine-tune from these weights (official ones included)
     out: str = "outputs/train"
-    steps: int = 1000  # optimiser steps; each sees one clip per worker
+    stage: str = "video"  # "image": single frames, every object boxed and clicked (training from scratch starts so)
+    steps: int = 1000  # optimiser steps; each sees one clip (video) or data.images_per_step frames (image) per worker
     lr: float = 5e-4
     lr_min: float = 5e-6  # cosine decay down to this
     encoder_lr_scale: float = 1.0  # the image encoder's learning rate relative to the rest
@@ -65,7 +66,10 @@ def load_train_config(path: str | Path, **overrides) -> TrainConfig:
         raise ValueError(f"training config not found: {path}")
     values = yaml.safe_load(path.read_text()) or {}
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return _build(TrainConfig, values, str(path))
+    config = _build(TrainConfig, values, str(path))
+    if config.stage not in ("image", "video"):
+        raise ValueError(f"{path}: stage must be 'image' or 'video', not {config.stage!r}")
+    return config
 
 
 __all__ = ["ClipSpec", "DataSettings", "LossWeights", "PromptSettings", "TrainConfig", "load_train_config"]

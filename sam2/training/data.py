@@ -22,6 +22,7 @@ from ..transforms import ImageTransforms
 class DataSettings:
     source: str = "synthetic"  # or the root of DAVIS-style folders (JPEGImages/, Annotations/)
     frames: int = 8  # per training clip
+    images_per_step: int = 4  # the image stage's frames per optimiser step, each from its own clip
     max_objects: int = 3  # chosen among those visible on the clip's first frame
     max_stride: int = 3  # frames are taken every 1..max_stride frames of the video
     hflip: float = 0.5

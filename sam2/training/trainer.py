@@ -25,6 +25,8 @@ from ..modeling.sam2_base import SAM2Base
 from .clip_forward import forward_clip
 from .config import TrainConfig
 from .data import ClipSampler
+from .image_forward import forward_images
+from .init import align_prompt_attention
 from .losses import StepLoss, step_loss
 
 
@@ -39,6 +41,8 @@ def build_model(config: TrainConfig, device: torch.device) -> SAM2Base:
     model = SAM2Base(load_config(config.model))
     if config.init_checkpoint:
         load_into(model, read_state_dict(config.init_checkpoint), config.init_checkpoint)
+    else:
+        align_prompt_attention(model)
     for module in model.modules():
         if hasattr(module, "dropout_p"):
             module.dropout_p = config.dropout
@@ -80,15 +84,33 @@ def _average_gradients(model: SAM2Base, world: int) -> None:
             p.grad /= world
 
 
+def _summed(pairs, config: TrainConfig) -> StepLoss:
+    total = None
+    for s, target in pairs:
+        loss = step_loss(s.masks, s.ious, s.obj_score, target, config.loss)
+        total = loss if total is None else total + loss
+    return total
+
+
 def clip_loss(model: SAM2Base, images: torch.Tensor, targets: torch.Tensor, config: TrainConfig,
               rng: np.random.Generator) -> StepLoss:
     """Sum of the step losses over the clip, divided by its number of objects."""
     steps = forward_clip(model, images, targets, config.prompts, rng)
-    total = None
-    for s in steps:
-        loss = step_loss(s.masks, s.ious, s.obj_score, targets[s.frame][:, None], config.loss)
-        total = loss if total is None else total + loss
+    total = _summed(((s, targets[s.frame][:, None]) for s in steps), config)
     n = targets.shape[1]
+    return StepLoss(total.mask / n, total.dice / n, total.iou / n, total.obj_score / n)
+
+
+def images_loss(model: SAM2Base, sampler: ClipSampler, seed: int, config: TrainConfig,
+                rng: np.random.Generator) -> StepLoss:
+    """The image stage: `data.images_per_step` single frames; the mean over prompted objects."""
+    count = config.data.images_per_step
+    samples = [sampler.sample(seed * count + i) for i in range(count)]
+    images = torch.cat([image[:1] for image, _ in samples]).to(model.device)
+    targets = [target[0].to(model.device) for _, target in samples]
+    pairs = forward_images(model, images, targets, rng)
+    total = _summed(pairs, config)
+    n = sum(target.shape[0] for _, target in pairs)
     return StepLoss(total.mask / n, total.dice / n, total.iou / n, total.obj_score / n)
 
 
@@ -124,8 +146,12 @@ def train(config: TrainConfig, device: str | torch.device = "cpu", report=None) 
     tick = time.perf_counter()
     for step in range(start, config.steps):
         clip_seed = config.seed * 1_000_003 + step * world + rank  # each worker its own clips
-        images, targets = sampler.sample(clip_seed)
-        loss = clip_loss(model, images.to(device), targets.to(device), config, np.random.default_rng(clip_seed))
+        rng = np.random.default_rng(clip_seed)
+        if config.stage == "image":
+            loss = images_loss(model, sampler, clip_seed, config, rng)
+        else:
+            images, targets = sampler.sample(clip_seed)
+            loss = clip_loss(model, images.to(device), targets.to(device), config, rng)
         total = loss.total(config.loss)
         optimizer.zero_grad(set_to_none=True)
         total.backward()

@@ -1,0 +1,35 @@
+"""The training forward pass of the image stage: single frames, every object prompted twice.
+
+Training from scratch starts here (configs/training/mini_image.yaml) before clips go through the
+memory: a frame costs one encoder pass, and every object on it gives two supervised predictions in
+two decoder passes (a noisy box with one mask out; one click with three), so the decoder sees many
+prompts per encoder pass while it learns to follow them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..modeling import tracking
+from ..modeling.sam2_base import SAM2Base
+from .clip_forward import Step, step_from_head
+from .prompts import error_click, noisy_box
+
+
+def forward_images(model: SAM2Base, images: torch.Tensor, targets: list[torch.Tensor],
+                   rng: np.random.Generator) -> list[tuple[Step, torch.Tensor]]:
+    """images: N x 3 x S x S normalised; targets[i]: B_i x S x S bool, objects visible on image i
+    -> (prediction step, its B_i x 1 x S x S target) per image and prompt kind."""
+    encoder_trains = any(p.requires_grad for p in model.image_encoder.parameters())
+    with torch.set_grad_enabled(encoder_trains and torch.is_grad_enabled()):
+        feats = model.image_features(images)
+    steps = []
+    for i, target in enumerate(targets):
+        b = target.shape[0]
+        vision = tracking.no_memory_features(model, feats.vision[i : i + 1].expand(b, -1, -1, -1))
+        high_res = [level[i : i + 1].expand(b, -1, -1, -1) for level in feats.high_res]
+        for points, multimask in ((noisy_box(target, rng), False), (error_click(target, None, rng), True)):
+            head = tracking.sam_heads(model, vision, high_res, points, None, multimask=multimask)
+            steps.append((step_from_head(model, i, head), target[:, None]))
+    return steps
