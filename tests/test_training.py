@@ -194,8 +194,15 @@ def test_fine_tuning_on_a_users_davis_folders(tmp_path):
 
 
 def test_shipped_training_config_reads_and_unknown_keys_are_refused(tmp_path):
-    config = load_train_config(REPO / "configs" / "training" / "mini.yaml")
-    assert config.model == "sam2.1_hiera_mini" and config.data.frames == 8
+    stages = [load_train_config(REPO / "configs" / "training" / name)
+              for name in ("mini_image.yaml", "mini_images.yaml", "mini.yaml")]
+    assert all(config.model == "sam2.1_hiera_mini" for config in stages)
+    assert [config.stage for config in stages] == ["image", "image", "video"] and stages[2].data.frames == 8
+    assert stages[0].freeze == ("image_encoder",) and not stages[0].init_checkpoint
+    assert stages[1].init_checkpoint == "outputs/train/mini_image/last.pt"  # each stage starts from the one before
+    assert stages[2].init_checkpoint == "outputs/train/mini_images/last.pt"
+    script = (REPO / "scripts" / "train_mini.sh").read_text()
+    assert script.index("mini_image.yaml") < script.index("mini_images.yaml") < script.index("mini.yaml")
     (tmp_path / "bad.yaml").write_text("steps: 3\ndata: {frame: 8}\n")
     with pytest.raises(ValueError, match="unknown keys \\['frame'\\]"):
         load_train_config(tmp_path / "bad.yaml")
