@@ -43,9 +43,10 @@ def timed(call) -> float:
     return time.perf_counter() - start
 
 
-def clicks(client: SAM2Client, image_id: str, count: int, seed: int, size: int) -> list[float]:
+def clicks(client: SAM2Client, image_id: str, count: int, seed: int, size: int, best_only: bool = False
+           ) -> list[float]:
     rng = np.random.default_rng(seed)
-    return [timed(lambda: client.predict(image_id, points=[rng.uniform(0, size, 2)], labels=[1]))
+    return [timed(lambda: client.predict(image_id, points=[rng.uniform(0, size, 2)], labels=[1], best_only=best_only))
             for _ in range(count)]
 
 
@@ -110,10 +111,12 @@ def main() -> None:
                 cached = [timed(lambda c=client: c.embed(image(0, size))) for _ in range(3)]
                 clicks(client, image_id, 3, 99, size)  # warm-up
                 single = clicks(client, image_id, args.clicks, 0, size)
+                best_only = clicks(client, image_id, args.clicks, 0, size, best_only=True)
             many, rate = concurrent_clicks(url, image_id, args.clients, args.client_clicks, size)
             print(f"[{name}] embed (new image)       {percentiles(embeds)}")
             print(f"[{name}] embed (cached, re-sent) {percentiles(cached)}")
             print(f"[{name}] click, 1 client         {percentiles(single)}")
+            print(f"[{name}] click, best mask only   {percentiles(best_only)}")
             print(f"[{name}] click, {args.clients} clients        {percentiles(many)}  {rate:.1f} clicks/s")
         from ray import serve
 

@@ -76,6 +76,9 @@ def test_click_and_refine_equal_the_in_process_predictor(app, local_model, image
             assert np.array_equal(got.mask, want.astype(bool))
             assert got.score == pytest.approx(float(score), abs=1e-4)
         assert first.best == int(np.argmax(scores))
+        only = client.predict(embedded.image_id, points=[(100, 80)], labels=[1], best_only=True)
+        assert len(only.masks) == 1 and only.best == 0
+        assert np.array_equal(only.masks[0].mask, masks[np.argmax(scores)].astype(bool))
 
         refined = client.predict(embedded.image_id, points=[(100, 80), (20, 20)], labels=[1, 0],
                                  mask_input=first, multimask_output=False)

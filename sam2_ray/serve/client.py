@@ -156,15 +156,17 @@ class SAM2Client:
 
     def predict(self, image, points: Sequence = (), labels: Sequence[int] = (), box: Sequence[float] | None = None,
                 mask_input: Prediction | tuple[Prediction, int] | np.ndarray | None = None,
-                multimask_output: bool = True, model: str | None = None) -> Prediction:
+                multimask_output: bool = True, model: str | None = None, best_only: bool = False) -> Prediction:
         """Masks for clicks (pixel x, y; labels 1 positive, 0 negative), a box (x0, y0, x1, y1) and/or a mask
         prompt: an earlier Prediction on this image (its best mask, or (prediction, index)) or an H x W bool
-        mask. `image` is an image_id from `embed`, or the image itself (embedded when the server lacks it)."""
+        mask. `image` is an image_id from `embed`, or the image itself (embedded when the server lacks it).
+        `best_only`: only the highest-scoring mask comes back (refine with the Prediction, not an index)."""
         is_id = isinstance(image, str) and len(image) == 64 and all(c in "0123456789abcdef" for c in image)
         data = None if is_id else image_file_bytes(image)
         body = {"image_id": image if is_id else image_id(data), "model": model or self.model,
                 "points": [list(map(float, p)) for p in points], "labels": [int(v) for v in labels],
-                "box": None if box is None else [float(v) for v in box], "multimask_output": multimask_output}
+                "box": None if box is None else [float(v) for v in box], "multimask_output": multimask_output,
+                "best_only": best_only}
         if isinstance(mask_input, Prediction):
             body["mask_input"] = {"prediction_id": mask_input.prediction_id}
         elif isinstance(mask_input, tuple):

@@ -157,15 +157,17 @@ class ImageSegmenter:
 
     def _finish(self, item: _Decode, low_res: torch.Tensor, iou: torch.Tensor) -> dict:
         """C x 4h x 4w logits, C scores -> the response body; the logits are kept for refinement."""
-        masks = self.transforms.postprocess_masks(low_res[None], item.entry.hw)[0] > 0
         prediction_id = uuid.uuid4().hex
         item.entry.remember(prediction_id, torch.clamp(low_res, -32.0, 32.0), iou)
         scores = iou.float().cpu().tolist()
-        masks = masks.cpu().numpy()
+        best = int(np.argmax(scores))
+        if item.request.best_only:  # upsampling and encoding are most of a click's cost after the decoder
+            low_res, scores, best = low_res[best : best + 1], scores[best : best + 1], 0
+        masks = (self.transforms.postprocess_masks(low_res[None], item.entry.hw)[0] > 0).cpu().numpy()
         fmt = item.request.mask_format
         h, w = item.entry.hw
         return {"image_id": item.request.image_id, "model": self.model_name, "prediction_id": prediction_id,
-                "width": w, "height": h, "best": int(np.argmax(scores)),
+                "width": w, "height": h, "best": best,
                 "masks": [{"score": s, **mask_payload(m, fmt)} for s, m in zip(scores, masks, strict=True)]}
 
     def stats(self) -> dict:

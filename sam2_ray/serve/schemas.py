@@ -95,6 +95,8 @@ class PredictRequest(_Body):
     box: Box | None = None
     mask_input: MaskInput | None = None
     multimask_output: bool = True
+    best_only: bool = Field(False, description="return only the highest-scoring mask (all candidates are still "
+                                               "kept for refinement): what an annotation tool shows, and cheaper")
     mask_format: MaskFormat = MaskFormat.rle
 
     @model_validator(mode="after")
