@@ -91,3 +91,13 @@ def test_batch_api_misuse(predictor):
         p.predict_batch(box_batch=[[0, 0, 5, 5]])
     masks, ious, _ = p.predict_batch(box_batch=[[0, 0, 5, 5], [0, 0, 9, 9]])
     assert [m.shape for m in masks] == [(3, 20, 20), (3, 30, 10)]
+
+
+def test_decoder_upsampling_on_cpu_equals_the_transposed_convolution():
+    from sam2.modeling.mask_decoder import upsample_2x
+
+    torch.manual_seed(0)
+    for c_in, c_out, size in ((32, 8, 16), (8, 4, 32)):
+        conv = torch.nn.ConvTranspose2d(c_in, c_out, kernel_size=2, stride=2)
+        x = torch.randn(3, c_in, size, size + 4)
+        torch.testing.assert_close(upsample_2x(conv, x), conv(x), atol=1e-5, rtol=1e-5)
