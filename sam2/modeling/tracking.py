@@ -84,12 +84,17 @@ def sam_heads(
     return HeadOutput(low_res, upsample(model, low_res), iou, obj_ptr, obj_score, masks, ious)
 
 
+def mask_logits(mask: torch.Tensor) -> torch.Tensor:
+    """A 0/1 mask as the logits SAM 2 gives a mask it was handed (+10 inside, -10 outside)."""
+    return mask.float() * 20.0 - 10.0
+
+
 def mask_as_output(model: SAM2Base, features: torch.Tensor, high_res: list[torch.Tensor],
                    mask: torch.Tensor) -> HeadOutput:
     """A given mask (B x 1 x S x S, 0/1) becomes the output as is (logits +-10); the decoder runs on
     the raw features only to produce its object pointer."""
     mask = mask.float()
-    high_res_logits = mask * 20.0 - 10.0
+    high_res_logits = mask_logits(mask)
     size = (high_res_logits.shape[-2] // 4, high_res_logits.shape[-1] // 4)
     low_res = F.interpolate(high_res_logits, size=size, mode="bilinear", align_corners=False, antialias=True)
     iou = mask.new_ones(mask.shape[0], 1)

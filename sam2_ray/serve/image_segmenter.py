@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from sam2.modeling.sam2_base import SAM2Base
+from sam2.modeling.tracking import mask_logits
 from sam2.transforms import ImageTransforms
 from sam2.video_prompts import mask_prompt
 
@@ -21,9 +22,6 @@ from .errors import EMBEDDING_MISSING, RequestError
 from .masks import decode_rle, mask_payload
 from .media import decode_image
 from .schemas import MaskInput, PredictRequest
-
-# SAM 2 turns a binary mask prompt into logits as mask * 20 - 10 (`sigmoid_scale/bias_for_mem_enc`).
-MASK_LOGIT_SCALE, MASK_LOGIT_BIAS = 20.0, -10.0
 
 
 @dataclass
@@ -119,7 +117,7 @@ class ImageSegmenter:
         if mask_input.rle is not None:
             mask = decode_rle(mask_input.rle, *entry.hw, "mask_input.rle")
             binary = mask_prompt(mask, side, self.model.device, "mask_input")
-            return binary * MASK_LOGIT_SCALE + MASK_LOGIT_BIAS
+            return mask_logits(binary)
         earlier = entry.predictions.get(mask_input.prediction_id)
         if earlier is None:
             raise RequestError(404, f"prediction {mask_input.prediction_id} is not among the last predictions "
