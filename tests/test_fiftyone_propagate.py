@@ -4,8 +4,6 @@ nothing about accuracy, so these check plumbing exactly: the right frames, the s
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -17,6 +15,7 @@ from tests.support.fiftyone_clips import box_prompts, small_clip, video_sample
 from tests.support.fiftyone_db import fiftyone_test_database
 from tests.support.models import tiny_config, write_config_yaml
 from tests.support.paths import REPO
+from tests.support.ray_local import local_ray
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -29,15 +28,9 @@ def fo():
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-             object_store_memory=128 * 2**20)
-    yield
-    ray.shutdown()
+def ray_cluster():
+    with local_ray(num_cpus=2, object_store_mib=128):
+        yield
 
 
 def _labels_by_frame(sample, field: str) -> dict[int, list]:
@@ -56,7 +49,7 @@ def _assert_labels_equal_store(sample, field: str, store: MaskletStore, video_id
             assert det.confidence == pytest.approx(row.score) and det.predicted_iou == pytest.approx(row.iou_pred)
 
 
-def test_keyframes_0_and_40_of_a_sparse_video_give_the_store_masklets_on_every_frame(fo, local_ray, tmp_path):
+def test_keyframes_0_and_40_of_a_sparse_video_give_the_store_masklets_on_every_frame(fo, ray_cluster, tmp_path):
     from integrations.fiftyone import propagate
 
     clip = small_clip(11, num_frames=48)
@@ -109,7 +102,7 @@ def test_keyframes_0_and_40_of_a_sparse_video_give_the_store_masklets_on_every_f
     assert {d.index for d in (image["sam2"].detections if image["sam2"] else [])} == present
 
 
-def test_app_operator_runs_immediately_and_delegated_with_progress(fo, local_ray, tmp_path):
+def test_app_operator_runs_immediately_and_delegated_with_progress(fo, ray_cluster, tmp_path):
     import fiftyone.operators as foo
     from fiftyone.operators.delegated import DelegatedOperationService
     from fiftyone.operators.executor import ExecutionContext
@@ -141,7 +134,7 @@ def test_app_operator_runs_immediately_and_delegated_with_progress(fo, local_ray
     assert dataset.values("frames.delegated.detections.index") == dataset.values("frames.sam2.detections.index")
 
 
-def test_propagation_through_the_serve_app_from_the_operator(fo, local_ray, tmp_path):
+def test_propagation_through_the_serve_app_from_the_operator(fo, ray_cluster, tmp_path):
     """The operator's other path: a running Serve app (as the App's server would reach it over HTTP)."""
     import fiftyone.operators as foo
     from ray import serve

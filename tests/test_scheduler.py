@@ -7,7 +7,6 @@ from collections import Counter
 
 import numpy as np
 import pytest
-import ray
 
 from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.records import Prompt, VideoJob
@@ -15,22 +14,19 @@ from sam2_ray.replica import ModelSpec
 from sam2_ray.scheduler import PoolConfig, Scheduler
 from tests.support.clips import make_clip, write_mp4
 from tests.support.models import tiny_config
+from tests.support.ray_local import local_ray
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=4, num_gpus=4, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-             object_store_memory=256 * 2**20)
-    yield
-    ray.shutdown()
+def ray_cluster():
+    with local_ray(num_cpus=4, num_gpus=4):
+        yield
 
 
 SPEC = ModelSpec(config=tiny_config())
 
 
-def test_each_replica_gets_its_own_fake_gpu(local_ray, tmp_path):
+def test_each_replica_gets_its_own_fake_gpu(ray_cluster, tmp_path):
     scheduler = Scheduler(SPEC, MaskletStore(tmp_path), PoolConfig(num_replicas=4, num_gpus=1, num_cpus=0.5))
     try:
         info = scheduler.replica_info()
@@ -41,7 +37,7 @@ def test_each_replica_gets_its_own_fake_gpu(local_ray, tmp_path):
     assert len({i["pid"] for i in info}) == 4
 
 
-def test_fractional_gpus_pack_two_replicas_per_gpu(local_ray, tmp_path):
+def test_fractional_gpus_pack_two_replicas_per_gpu(ray_cluster, tmp_path):
     scheduler = Scheduler(SPEC, MaskletStore(tmp_path), PoolConfig(num_replicas=4, num_gpus=0.5, num_cpus=0.5))
     try:
         info = scheduler.replica_info()
@@ -50,7 +46,7 @@ def test_fractional_gpus_pack_two_replicas_per_gpu(local_ray, tmp_path):
     assert sorted(Counter(i["gpu_ids"][0] for i in info).values()) == [2, 2]
 
 
-def test_bad_videos_fail_with_reasons_and_everything_else_completes(local_ray, tmp_path):
+def test_bad_videos_fail_with_reasons_and_everything_else_completes(ray_cluster, tmp_path):
     clips = {name: make_clip(n, 40, 56, num_objects=2, seed=n) for name, n in (("a", 6), ("b", 9), ("c", 4))}
     jobs = []
     for name, clip in clips.items():
@@ -89,7 +85,7 @@ def _replica_pids() -> list[int]:
     return [p.pid for p in psutil.process_iter(["cmdline"]) if "SAM2Replica" in " ".join(p.info["cmdline"] or [])]
 
 
-def test_replicas_killed_mid_video_lose_no_row(local_ray, tmp_path):
+def test_replicas_killed_mid_video_lose_no_row(ray_cluster, tmp_path):
     """SIGKILL replicas at random moments while videos are still unfinished: every video still completes
     and every (video, object, frame) row exists exactly once."""
     import random

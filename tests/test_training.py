@@ -26,6 +26,7 @@ from sam2.training.prompts import error_click, noisy_box
 from sam2.training.trainer import train
 from tests.support.models import micro_config, write_config_yaml
 from tests.support.paths import REPO
+from tests.support.ray_local import local_ray
 
 SMALL_DATA = DataSettings(frames=4, max_objects=2, synthetic=ClipSpec(num_frames=8, height=64, width=96))
 
@@ -209,22 +210,12 @@ def test_shipped_training_config_reads_and_unknown_keys_are_refused(tmp_path):
 
 
 def test_ray_train_with_two_cpu_workers(tmp_path):
-    import os
-
-    import ray
-
     from sam2_ray.train import train_on_ray
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-             object_store_memory=128 * 2**20)
-    try:
+    with local_ray(num_cpus=2, object_store_mib=128):
         config = _config(tmp_path, steps=2)
         final = train_on_ray(config, num_workers=2)
         resumed = train_on_ray(dataclasses.replace(config, steps=4), num_workers=2)
-    finally:
-        ray.shutdown()
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [2, 4]  # the second fit resumed at step 2
     assert final == resumed and torch.load(final, weights_only=True)["step"] == 4

@@ -3,12 +3,12 @@ module, apps deployed under their own route prefixes, torn down at the end."""
 
 from __future__ import annotations
 
-import os
 import socket
 from contextlib import contextmanager
 
 from sam2_ray.serve.app import build_app
 from sam2_ray.serve.settings import ServeSettings
+from tests.support.ray_local import local_ray
 
 
 def free_port() -> int:
@@ -20,20 +20,15 @@ def free_port() -> int:
 @contextmanager
 def serve_instance(num_cpus: int = 8):
     """Start a local Ray and Serve's HTTP proxy on a free loopback port; yield the base URL."""
-    import ray
     from ray import serve
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-             object_store_memory=256 * 2**20)
-    port = free_port()
-    try:
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        serve.shutdown()
-        ray.shutdown()
+    with local_ray(num_cpus):
+        port = free_port()
+        try:
+            serve.start(http_options={"host": "127.0.0.1", "port": port})
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            serve.shutdown()
 
 
 def deploy(base_url: str, name: str, settings: dict | ServeSettings) -> str:
