@@ -144,8 +144,9 @@ class MaskDecoder(nn.Module):
 
 
 def upsample_2x(conv: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
-    """A 2x2 stride-2 transposed convolution. On CPU as one matmul and a pixel shuffle: the same sums,
-    2-2.5x faster than the CPU convolution kernel for the decoder's shapes (a third of a click's time)."""
+    """A 2x2 stride-2 transposed convolution. On CPU as one matmul and a pixel shuffle: the same sums;
+    faster than the CPU convolution kernel for these shapes when the cores are busy, about even on a
+    quiet machine (a served click: within noise)."""
     if x.device.type != "cpu":
         return conv(x)
     b, c, h, w = x.shape

@@ -38,6 +38,13 @@ class Step:
     obj_score: torch.Tensor
 
 
+def training_features(model: SAM2Base, images: torch.Tensor):
+    """The images' features, with no autograd graph when the image encoder is frozen (nothing to train there)."""
+    encoder_trains = any(p.requires_grad for p in model.image_encoder.parameters())
+    with torch.set_grad_enabled(encoder_trains and torch.is_grad_enabled()):
+        return model.image_features(images)
+
+
 def step_from_head(model: SAM2Base, frame: int, head: tracking.HeadOutput) -> Step:
     size = (model.image_size, model.image_size)
     masks = F.interpolate(head.all_low_res, size=size, mode="bilinear", align_corners=False)
@@ -61,9 +68,7 @@ def forward_clip(model: SAM2Base, images: torch.Tensor, targets: torch.Tensor, s
     frame 0) -> the prediction steps in processing order: conditioning frames first, then the
     others in time order."""
     num_frames, num_objects = targets.shape[:2]
-    encoder_trains = any(p.requires_grad for p in model.image_encoder.parameters())
-    with torch.set_grad_enabled(encoder_trains and torch.is_grad_enabled()):  # a frozen encoder: no graph
-        feats = model.image_features(images)
+    feats = training_features(model, images)
     init, corrected = _plan(num_frames, settings, rng)
     use_mask_prompt = rng.random() >= settings.prob_clicks
     max_ptrs = tracking.max_pointer_count(model, num_frames)

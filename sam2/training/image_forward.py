@@ -13,7 +13,7 @@ import torch
 
 from ..modeling import tracking
 from ..modeling.sam2_base import SAM2Base
-from .clip_forward import Step, step_from_head
+from .clip_forward import Step, step_from_head, training_features
 from .prompts import error_click, noisy_box
 
 
@@ -21,9 +21,7 @@ def forward_images(model: SAM2Base, images: torch.Tensor, targets: list[torch.Te
                    rng: np.random.Generator) -> list[tuple[Step, torch.Tensor]]:
     """images: N x 3 x S x S normalised; targets[i]: B_i x S x S bool, objects visible on image i
     -> (prediction step, its B_i x 1 x S x S target) per image and prompt kind."""
-    encoder_trains = any(p.requires_grad for p in model.image_encoder.parameters())
-    with torch.set_grad_enabled(encoder_trains and torch.is_grad_enabled()):
-        feats = model.image_features(images)
+    feats = training_features(model, images)
     steps = []
     for i, target in enumerate(targets):
         b = target.shape[0]

@@ -61,6 +61,9 @@ class StepLoss:
     def total(self, w: LossWeights) -> torch.Tensor:
         return w.mask * self.mask + w.dice * self.dice + w.iou * self.iou + w.obj_score * self.obj_score
 
+    def __truediv__(self, n: float) -> StepLoss:
+        return StepLoss(self.mask / n, self.dice / n, self.iou / n, self.obj_score / n)
+
     def __add__(self, other: StepLoss) -> StepLoss:
         return StepLoss(self.mask + other.mask, self.dice + other.dice, self.iou + other.iou,
                         self.obj_score + other.obj_score)

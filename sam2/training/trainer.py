@@ -96,9 +96,7 @@ def clip_loss(model: SAM2Base, images: torch.Tensor, targets: torch.Tensor, conf
               rng: np.random.Generator) -> StepLoss:
     """Sum of the step losses over the clip, divided by its number of objects."""
     steps = forward_clip(model, images, targets, config.prompts, rng)
-    total = _summed(((s, targets[s.frame][:, None]) for s in steps), config)
-    n = targets.shape[1]
-    return StepLoss(total.mask / n, total.dice / n, total.iou / n, total.obj_score / n)
+    return _summed(((s, targets[s.frame][:, None]) for s in steps), config) / targets.shape[1]
 
 
 def images_loss(model: SAM2Base, sampler: ClipSampler, seed: int, config: TrainConfig,
@@ -109,9 +107,7 @@ def images_loss(model: SAM2Base, sampler: ClipSampler, seed: int, config: TrainC
     images = torch.cat([image[:1] for image, _ in samples]).to(model.device)
     targets = [target[0].to(model.device) for _, target in samples]
     pairs = forward_images(model, images, targets, rng)
-    total = _summed(pairs, config)
-    n = sum(target.shape[0] for _, target in pairs)
-    return StepLoss(total.mask / n, total.dice / n, total.iou / n, total.obj_score / n)
+    return _summed(pairs, config) / sum(target.shape[0] for _, target in pairs)
 
 
 def save_checkpoint(path: Path, model: SAM2Base, optimizer: torch.optim.Optimizer, step: int,
