@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .modeling.mask_decoder import DecoderImage
 from .modeling.sam2_base import SAM2Base
 from .transforms import ImageTransforms
 
@@ -55,6 +56,7 @@ class SAM2ImagePredictor:
 
     def reset_predictor(self) -> None:
         self._features: dict | None = None
+        self._prepared: dict[int, DecoderImage] = {}  # img_idx -> the decoder's work for clicks and boxes
         self._orig_hw: list[tuple[int, int]] = []
         self._is_image_set = False
         self._is_batch = False
@@ -211,13 +213,20 @@ class SAM2ImagePredictor:
         sparse, dense = model.sam_prompt_encoder(points=points, masks=masks)
         batched = coords is not None and coords.shape[0] > 1
         high_res = [level[img_idx].unsqueeze(0) for level in self._features["high_res_feats"]]
+        embed = self._features["image_embed"][img_idx].unsqueeze(0)
+        image = None
+        if masks is None:  # the image's prompt-free decoder work, once per image
+            if img_idx not in self._prepared:
+                self._prepared[img_idx] = model.prepare_for_clicks(embed, high_res)
+            image = self._prepared[img_idx]
         low_res, iou, _, _ = model.sam_mask_decoder(
-            image_embeddings=self._features["image_embed"][img_idx].unsqueeze(0),
+            image_embeddings=embed,
             image_pe=model.sam_prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
             multimask_output=multimask_output,
             repeat_image=batched,
             high_res_features=high_res,
+            image=image,
         )
         return low_res, iou

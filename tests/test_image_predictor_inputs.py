@@ -3,6 +3,8 @@ layer runs; output shapes and dtypes are Meta's."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -93,11 +95,41 @@ def test_batch_api_misuse(predictor):
     assert [m.shape for m in masks] == [(3, 20, 20), (3, 30, 10)]
 
 
-def test_decoder_upsampling_on_cpu_equals_the_transposed_convolution():
-    from sam2.modeling.mask_decoder import upsample_2x
+def test_decoder_upscaling_equals_the_plain_convolutions(predictor):
+    """The decoder's sub-pixel-order matmuls compute the transposed convolutions, LayerNorm2d and GELUs of
+    the architecture, written out here the plain way (NCHW), with non-zero biases."""
+    decoder = copy.deepcopy(predictor.model.sam_mask_decoder)  # the module's predictor keeps its weights
+    torch.manual_seed(1)
+    up1, norm, act1, up2, act2 = decoder.output_upscaling
+    with torch.no_grad():
+        for p in (up1.bias, up2.bias, norm.weight, norm.bias):
+            p.normal_()
+    b, c, h, w = 2, decoder.transformer_dim, 5, 7
+    src = torch.randn(b, h * w, c)
+    hyper_in = torch.randn(b, 4, c // 8)
+    feat_s0, feat_s1 = torch.randn(b, c // 8, 4 * h, 4 * w), torch.randn(b, c // 4, 2 * h, 2 * w)
+    x = up1(src.transpose(1, 2).reshape(b, c, h, w)) + feat_s1
+    x = act2(up2(act1(norm(x))) + feat_s0)
+    want = (hyper_in @ x.flatten(2)).view(b, 4, 4 * h, 4 * w)
+    got = decoder._upscaled_masks(src, hyper_in, decoder.high_res_rows([feat_s0, feat_s1]), h, w)
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
 
-    torch.manual_seed(0)
-    for c_in, c_out, size in ((32, 8, 16), (8, 4, 32)):
-        conv = torch.nn.ConvTranspose2d(c_in, c_out, kernel_size=2, stride=2)
-        x = torch.randn(3, c_in, size, size + 4)
-        torch.testing.assert_close(upsample_2x(conv, x), conv(x), atol=1e-5, rtol=1e-5)
+
+def test_clicks_on_a_prepared_image_equal_a_full_decode(predictor):
+    """The image's prompt-free decoder work, done once (as the predictor and the Serve replicas keep it),
+    gives the masks and scores of decoding everything per click, for one and for several prompt sets."""
+    model = predictor.model
+    features = predictor._features
+    embed, high_res = features["image_embed"][:1], [level[:1] for level in features["high_res_feats"]]
+    prepared = model.prepare_for_clicks(embed, high_res)
+    coords = torch.tensor([[[10.0, 20.0], [100.0, 80.0]], [[200.0, 30.0], [5.0, 5.0]]])
+    points = coords, torch.tensor([[1, 0], [2, 3]])
+    sparse, dense = model.sam_prompt_encoder(points=points, masks=None)
+    args = dict(image_embeddings=embed, image_pe=model.sam_prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=True,
+                repeat_image=True, high_res_features=high_res)
+    with torch.inference_mode():
+        full = model.sam_mask_decoder(**args)
+        fast = model.sam_mask_decoder(**args, image=prepared)
+    for a, b in zip(full, fast, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)

@@ -47,6 +47,41 @@ class Attention(nn.Module):
         """q: B x Nq x C, k/v: B x Nk x C_kv -> B x Nq x C."""
         return self._attend(self._heads(self.q_proj(q)), self._heads(self.k_proj(k)), self._heads(self.v_proj(v)))
 
+    def attend_from_few(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Few queries, many keys (the prompt tokens attending to the image): q B x Nq x C, k/v B x Nk x C_kv
+        unprojected -> B x Nq x C. The key and value projections move to the query side: each head's query
+        goes back through W_k against the raw keys, and the raw values are mixed before W_v; the same
+        products with half the key-sized matmul work. The key bias shifts a whole row of scores (softmax drops
+        it); the value bias passes through rows of weights that sum to one (so no dropout here)."""
+        if self.training and self.dropout_p > 0:
+            return self(q, k, v)
+        b, nq, _ = q.shape
+        heads, width = self.num_heads, self.internal_dim // self.num_heads
+        qh = self._heads(self.q_proj(q)) * width**-0.5  # B x H x Nq x w
+        q_in = (qh @ self.k_proj.weight.view(heads, width, -1)).reshape(b, heads * nq, -1)
+        weights = torch.softmax(q_in @ k.transpose(1, 2), dim=-1)  # B x (H, Nq) x Nk
+        mixed = (weights @ v).view(b, heads, nq, -1)
+        out = mixed @ self.v_proj.weight.view(heads, width, -1).transpose(1, 2) + self.v_proj.bias.view(heads, 1, width)
+        return self.out_proj(out.transpose(1, 2).reshape(b, nq, self.internal_dim))
+
+    def attend_to_few(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Many queries, few keys (the image tokens attending to the prompt tokens): q B x Nq x C, k/v
+        B x Nk x C_kv unprojected -> B x Nq x C. All heads at once against block-diagonal keys and values
+        (a kernel call per head would do products 16 wide, 3x slower on CPU), with the query and output
+        projections moved onto those few blocks: the only query-sized matmuls are Nq x C by C x (Nk H)."""
+        (b, nk, _), nq = k.shape, q.shape[1]  # q may be one image's tokens for B prompt sets
+        heads, d = self.num_heads, self.internal_dim
+        head_of = torch.arange(d, device=q.device) // (d // heads)
+        own = (head_of == torch.arange(heads, device=q.device)[:, None]).to(q.dtype)  # H x D: a head's channels
+        # Row (j, h): key j on head h's channels only. Heads innermost, because a softmax over an inner axis of
+        # a few keys is 4x slower on CPU than over the next one.
+        k_blocks = (self.k_proj(k).unsqueeze(2) * own).reshape(b, nk * heads, d) * (d // heads) ** -0.5
+        v_blocks = (self.v_proj(v).unsqueeze(2) * own).reshape(b, nk * heads, d)
+        # q_proj(q) k_blocks^T = q (k_blocks W_q)^T + k_blocks b_q; out_proj(w v_blocks) = w (v_blocks W_o^T) + b_o
+        scores = q @ (k_blocks @ self.q_proj.weight).transpose(1, 2) + (k_blocks @ self.q_proj.bias)[:, None]
+        weights = torch.softmax(scores.view(b, nq, nk, heads), dim=-2).view(b, nq, nk * heads)
+        return weights @ (v_blocks @ self.out_proj.weight.T) + self.out_proj.bias
+
 
 class RoPEAttention(Attention):
     """Attention with 2-D axial RoPE on queries and keys.

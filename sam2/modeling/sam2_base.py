@@ -16,7 +16,7 @@ from ..config import ModelConfig
 from .common import MLP
 from .hiera import Hiera
 from .image_encoder import FpnNeck, ImageEncoder
-from .mask_decoder import MaskDecoder
+from .mask_decoder import DecoderImage, MaskDecoder
 from .memory_attention import MemoryAttention
 from .memory_encoder import MemoryEncoder
 from .prompt_encoder import PromptEncoder
@@ -91,6 +91,13 @@ class SAM2Base(nn.Module):
         fpn[1] = self.sam_mask_decoder.conv_s1(fpn[1])
         out["backbone_fpn"] = fpn
         return out
+
+    def prepare_for_clicks(self, image_embed: torch.Tensor, high_res: list[torch.Tensor]) -> DecoderImage:
+        """The decoder's prompt-free work for clicks and boxes (no mask prompt) on one image's 1 x C x h x w
+        embedding and high-res features."""
+        no_mask = self.sam_prompt_encoder.no_mask_embed.weight.view(1, -1, 1, 1)
+        return self.sam_mask_decoder.prepare_image(image_embed, self.sam_prompt_encoder.get_dense_pe(), no_mask,
+                                                   high_res)
 
     def image_features(self, images: torch.Tensor) -> ImageFeatures:
         """images: B x 3 x S x S normalised -> features for the SAM heads and the memory."""

@@ -68,7 +68,8 @@ class ImageSegmenter:
         x = self.transforms.to_model_input(image, self.model.device)[None]
         feats = self.model.image_features(x)
         embed = feats.vision + self.model.no_mem_embed.view(1, -1, 1, 1)
-        return ImageEmbedding(embed, list(feats.high_res), image.shape[:2])
+        high_res = list(feats.high_res)
+        return ImageEmbedding(embed, high_res, image.shape[:2], self.model.prepare_for_clicks(embed, high_res))
 
     # ---------------------------------------------------------------------------------------------- predict
     @torch.inference_mode()
@@ -137,8 +138,10 @@ class ImageSegmenter:
         masks = torch.cat([d.mask for d in items]) if items[0].mask is not None else None
         sparse, dense = model.sam_prompt_encoder(points=points, masks=masks)
         one_image = all(d.entry is items[0].entry for d in items)
+        image = None
         if one_image:  # prompts on one image share its embedding, as in the predictor's batched prompts
             embed, high_res = items[0].entry.image_embed, items[0].entry.high_res
+            image = items[0].entry.prepared if masks is None else None
         else:
             embed = torch.cat([d.entry.image_embed for d in items])
             high_res = [torch.cat(level) for level in zip(*(d.entry.high_res for d in items), strict=True)]
@@ -150,6 +153,7 @@ class ImageSegmenter:
             multimask_output=items[0].request.multimask_output,
             repeat_image=one_image,
             high_res_features=high_res,
+            image=image,
         )
         return low_res, iou
 
