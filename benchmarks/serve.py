@@ -5,7 +5,10 @@ from Ray's object store, the shared-cache alternative).
 
     .venv/bin/python benchmarks/serve.py [--config sam2.1_hiera_t] [--clicks 40] [--clients 8]
 
-Random weights (the work per request is real, the masks are not). Start-up and model loading are excluded.
+Random weights (the work per request is real, the masks are not: a random-weight mask is noise, ~110 KB of RLE
+where a trained model's is a few KB). Start-up and model loading are excluded. Serve's request path is the
+one `sam2-ray serve` uses (throughput-optimised, see sam2_ray/serve/__init__.py); compare Serve's default
+path with RAY_SERVE_THROUGHPUT_OPTIMIZED=0 in the environment.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sam2_ray.serve import FAST_REQUEST_PATH_ENV  # noqa: E402
 from sam2_ray.serve.client import SAM2Client, image_file_bytes  # noqa: E402
 from sam2_ray.serve.errors import EMBEDDING_MISSING, RequestError  # noqa: E402
 from tests.support.serve_app import deploy, serve_instance  # noqa: E402
@@ -103,7 +107,8 @@ def main() -> None:
     with serve_instance() as base:
         batched = deploy(base, "batched", {"models": [model]})
         unbatched = deploy(base, "unbatched", {"models": [model], "batching": {"max_batch_size": 1}})
-        print(f"{args.config} on CPU, {size} px images, random weights")
+        path = "throughput-optimised" if os.environ.get(FAST_REQUEST_PATH_ENV) == "1" else "default"
+        print(f"{args.config} on CPU, {size} px images, random weights, Serve's {path} request path")
         for name, url in (("batched", batched), ("unbatched", unbatched)):
             with SAM2Client(url) as client:
                 embeds = [timed(lambda s=s, c=client: c.embed(image(s, size))) for s in range(4)]
@@ -113,11 +118,15 @@ def main() -> None:
                 single = clicks(client, image_id, args.clicks, 0, size)
                 best_only = clicks(client, image_id, args.clicks, 0, size, best_only=True)
             many, rate = concurrent_clicks(url, image_id, args.clients, args.client_clicks, size)
+            with SAM2Client(url) as client:
+                passes = client.stats()[args.config]["decoder_batches"]  # prompt sets per pass -> passes
             print(f"[{name}] embed (new image)       {percentiles(embeds)}")
             print(f"[{name}] embed (cached, re-sent) {percentiles(cached)}")
             print(f"[{name}] click, 1 client         {percentiles(single)}")
             print(f"[{name}] click, best mask only   {percentiles(best_only)}")
             print(f"[{name}] click, {args.clients} clients        {percentiles(many)}  {rate:.1f} clicks/s")
+            by_size = dict(sorted(passes.items(), key=lambda kv: int(kv[0])))
+            print(f"[{name}] decoder passes by clicks per pass: {by_size}")
         from ray import serve
 
         serve.delete("batched")

@@ -46,13 +46,13 @@ def load(config: str | Path = DEFAULT_CONFIG, host: str | None = None, port: int
 def serve_until_stopped(config: str | Path = DEFAULT_CONFIG, host: str | None = None, port: int | None = None,
                         address: str | None = None, token: str | None = None, allow_no_auth: bool = False) -> None:
     """Deploy the app, then wait for SIGINT/SIGTERM (caught even mid-deployment) and shut it down."""
+    settings, host, port = load(config, host, port, token, allow_no_auth)  # imports sam2_ray.serve first
     import ray
     from ray import serve
 
     from sam2_ray.cluster import connect
     from sam2_ray.serve.app import build_app
 
-    settings, host, port = load(config, host, port, token, allow_no_auth)
     connect(address)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # after ray.init, which installs handlers of its own

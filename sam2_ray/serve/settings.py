@@ -26,7 +26,8 @@ class ModelEntry(_Strict):
 
     name: str | None = Field(None, description="the id clients ask for (default: the config name)")
     config: str = Field("sam2.1_hiera_mini", description="a name from configs/models/ or a YAML path")
-    checkpoint: str | None = Field(None, description="a .pt path; none = random weights seeded by `seed`")
+    checkpoint: str | None = Field(None, description="a .pt path, or 'bundled' (the weights the package ships for "
+                                                     "the config); none = random weights seeded by `seed`")
     seed: int = 0
     num_replicas: int = Field(1, ge=1, description="fixed replica count (ignored when `autoscaling` is set)")
     autoscaling: dict[str, Any] | None = Field(None, description="a Serve autoscaling_config")
@@ -53,7 +54,9 @@ class Batching(_Strict):
     """`@serve.batch` of decoder calls: concurrent clicks on one replica share one decoder pass."""
 
     max_batch_size: int = Field(8, ge=1, description="1 turns batching off")
-    batch_wait_timeout_s: float = Field(0.005, ge=0, le=1, description="added to a lone click's latency")
+    batch_wait_timeout_s: float = Field(
+        0.0, ge=0, le=1, description="how long a click waits for others to join its decoder pass (added to a "
+                                     "lone click's latency); with 0, clicks arriving during a pass share the next")
 
 
 class Sessions(_Strict):
