@@ -55,8 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="negative click in pixels (repeatable)",
     )
     seg.add_argument("--box", type=coordinates(4, "X0,Y0,X1,Y1"), metavar="X0,Y0,X1,Y1")
-    seg.add_argument("--model", help="model config name (default: inferred from --checkpoint, else sam2.1_hiera_t)")
-    seg.add_argument("--checkpoint", type=Path, help="official or project checkpoint (.pt)")
+    seg.add_argument("--model", help="model config name (default: inferred from --checkpoint, else the bundled "
+                     "sam2.1_hiera_mini and its trained weights)")
+    seg.add_argument("--checkpoint", type=Path, help="official or project checkpoint (.pt), or 'bundled'")
     seg.add_argument("--out", type=Path, default=Path("outputs"), help="output folder")
     seg.add_argument("--seed", type=int, default=0, help="seed for random weights")
     seg.set_defaults(run=run_segment)

@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from pipelines.errors import InvalidInput
 from sam2.build_sam import build_sam2
+from sam2.checkpoint import BUNDLED
 from sam2.sam2_image_predictor import SAM2ImagePredictor
 
 MASK_COLOUR = (30, 144, 255)
@@ -68,9 +69,9 @@ def predict_mask(
     image: np.ndarray, prompt: ImagePrompt, model: str | None, checkpoint: Path | None, seed: int
 ) -> tuple[np.ndarray, float]:
     """The best of the predicted masks (H x W bool) and its predicted IoU. Without a model name
-    the config is inferred from the checkpoint (or is sam2.1_hiera_t without one)."""
+    the config is inferred from the checkpoint; without either, the bundled model runs."""
     if model is None and checkpoint is None:
-        model = "sam2.1_hiera_t"
+        model, checkpoint = "sam2.1_hiera_mini", Path(BUNDLED)
     torch.manual_seed(seed)  # without a checkpoint the weights are this seed's random init
     try:
         sam = build_sam2(model, ckpt_path=checkpoint, device="cpu")
@@ -79,8 +80,8 @@ def predict_mask(
     if checkpoint is None:
         log.warning(
             "no checkpoint given: the model has random weights (seed %d), so its masks mean "
-            "nothing. Pass --checkpoint PATH (e.g. Meta's sam2.1_hiera_tiny.pt); the project will "
-            "ship a trained small model later.",
+            "nothing. Pass --checkpoint PATH (e.g. Meta's sam2.1_hiera_tiny.pt), or leave out "
+            "--model for the bundled trained model.",
             seed,
         )
     predictor = SAM2ImagePredictor(sam)

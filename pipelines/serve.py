@@ -43,10 +43,20 @@ def load(config: str | Path = DEFAULT_CONFIG, host: str | None = None, port: int
     return settings, host, port
 
 
+def _check_checkpoints_exist(settings) -> None:
+    from sam2.checkpoint import BUNDLED
+
+    for i, model in enumerate(settings.models):
+        if model.checkpoint not in (None, BUNDLED) and not Path(model.checkpoint).is_file():
+            raise InvalidInput(f"models.{i}.checkpoint: file not found: {model.checkpoint}")
+
+
 def serve_until_stopped(config: str | Path = DEFAULT_CONFIG, host: str | None = None, port: int | None = None,
                         address: str | None = None, token: str | None = None, allow_no_auth: bool = False) -> None:
     """Deploy the app, then wait for SIGINT/SIGTERM (caught even mid-deployment) and shut it down."""
     settings, host, port = load(config, host, port, token, allow_no_auth)  # imports sam2_ray.serve first
+    if address is None:  # replicas run here, so their checkpoints must be here (a cluster's may not be)
+        _check_checkpoints_exist(settings)
     import ray
     from ray import serve
 

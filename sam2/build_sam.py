@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import infer_config_name, load_into, read_state_dict
+from .checkpoint import BUNDLED, bundled_weights, infer_config_name, load_into, read_state_dict
 from .config import load_config
 from .modeling.sam2_base import SAM2Base
 
@@ -23,6 +23,10 @@ def _build(cls, config_file, ckpt_path, device, mode, hydra_overrides_extra, app
                          "copy one from configs/models/ and pass its path instead")
     if mode not in ("eval", "train"):
         raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+    if ckpt_path is not None and str(ckpt_path) == BUNDLED:
+        if config_file is None:
+            raise ValueError(f"checkpoint {BUNDLED!r} needs a config name")
+        ckpt_path = bundled_weights(load_config(config_file).name)
     state = read_state_dict(ckpt_path) if ckpt_path is not None else None
     if config_file is None:
         if state is None:
@@ -50,7 +54,8 @@ def build_sam2(
 
     `config_file` is a config name (`sam2.1_hiera_t`), Meta's config path
     (`configs/sam2.1/sam2.1_hiera_t.yaml`) or a YAML file; when omitted it is inferred from the
-    checkpoint's keys. Without a checkpoint the weights are random. `device` defaults to CUDA when
+    checkpoint's keys. Without a checkpoint the weights are random; `ckpt_path="bundled"` loads the
+    weights this package ships for the config (sam2.1_hiera_mini). `device` defaults to CUDA when
     available, else CPU.
     """
     return _build(SAM2Base, config_file, ckpt_path, device, mode, hydra_overrides_extra, apply_postprocessing)

@@ -7,8 +7,21 @@ from pathlib import Path
 import torch
 from torch import nn
 
+BUNDLED = "bundled"  # a checkpoint "path" meaning: the weights this package ships for the config
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
 # (number of Hiera blocks, stage-1 width) -> size suffix of the config name.
 _SIZES = {(8, 32): "mini", (12, 96): "t", (16, 96): "s", (24, 112): "b+", (48, 144): "l"}
+
+
+def bundled_weights(config_name: str) -> Path:
+    """The shipped checkpoint of a config (scripts/train_mini.sh makes it): no download needed."""
+    path = WEIGHTS_DIR / f"{config_name}.pt"
+    if not path.is_file():
+        shipped = sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
+        raise ValueError(f"no bundled weights for {config_name}: this package ships weights for {shipped}; "
+                         "pass a checkpoint path instead")
+    return path
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

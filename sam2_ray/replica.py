@@ -19,8 +19,9 @@ from .records import VideoJob
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Which model a replica loads: a config (name, YAML path or ModelConfig) and a checkpoint path;
-    without a checkpoint the weights are random, seeded by `seed`."""
+    """Which model a replica loads: a config (name, YAML path or ModelConfig) and a checkpoint path
+    ("bundled": the weights the package ships for the config); without one the weights are random,
+    seeded by `seed`."""
 
     config: str | ModelConfig = "sam2.1_hiera_t"
     checkpoint: str | None = None

@@ -95,3 +95,18 @@ def test_unknown_config_and_bad_yaml(tmp_path):
         load_config(bad)
     with pytest.raises(ValueError, match="hydra overrides"):
         build_sam2("sam2.1_hiera_t", hydra_overrides_extra=["++model.x=1"], device="cpu")
+
+
+def test_bundled_weights_load_by_name_and_other_configs_say_what_ships():
+    """`bundled` is the shipped trained model (fp16 file, fp32 model); a config without shipped weights gets
+    one line naming those that exist, never a random model."""
+    from sam2.checkpoint import bundled_weights, read_state_dict
+
+    model = build_sam2("sam2.1_hiera_mini", "bundled", device="cpu")
+    shipped = read_state_dict(bundled_weights("sam2.1_hiera_mini"))
+    key = "sam_mask_decoder.iou_token.weight"
+    assert model.state_dict()[key].dtype == torch.float32
+    assert torch.equal(model.state_dict()[key], shipped[key].float())
+    assert bundled_weights("sam2.1_hiera_mini").stat().st_size <= 20 * 2**20
+    with pytest.raises(ValueError, match=r"no bundled weights for sam2.1_hiera_t.*\['sam2.1_hiera_mini'\]"):
+        build_sam2("sam2.1_hiera_t", "bundled", device="cpu")

@@ -39,13 +39,23 @@ def test_segment_writes_a_binary_mask_and_an_overlay_of_the_image_size(segmented
     assert "predicted IoU" in result.stdout
 
 
-def test_segment_without_checkpoint_warns_and_is_reproducible_with_its_seed(segmented, tmp_path):
-    first, first_out = segmented
-    assert "random weights" in first.stderr
-    again = sam2_ray("segment", SAMPLE, "--point", "150,120", "--out", tmp_path)
-    assert again.returncode == 0, again.stderr
-    first_mask = (first_out / "shapes_mask.png").read_bytes()
-    assert (tmp_path / "shapes_mask.png").read_bytes() == first_mask
+def test_the_bundled_model_segments_the_clicked_shape(segmented):
+    """No model, no checkpoint: the shipped trained model, which finds the red ellipse under the click."""
+    result, out = segmented
+    assert "random weights" not in result.stderr
+    mask = np.asarray(Image.open(out / "shapes_mask.png")) > 0
+    red = np.all(np.asarray(Image.open(SAMPLE).convert("RGB")) == (220, 50, 40), axis=-1)
+    assert red[120, 150] and mask[120, 150]
+    assert (mask & red).sum() / (mask | red).sum() > 0.8
+
+
+def test_a_model_without_checkpoint_warns_and_is_reproducible_with_its_seed(tmp_path):
+    runs = []
+    for out in (tmp_path / "a", tmp_path / "b"):
+        runs.append(sam2_ray("segment", SAMPLE, "--point", "150,120", "--model", "sam2.1_hiera_t", "--out", out))
+        assert runs[-1].returncode == 0, runs[-1].stderr
+    assert "random weights" in runs[0].stderr
+    assert (tmp_path / "a" / "shapes_mask.png").read_bytes() == (tmp_path / "b" / "shapes_mask.png").read_bytes()
 
 
 @pytest.mark.parametrize(

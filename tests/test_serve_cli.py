@@ -31,11 +31,17 @@ def test_unsafe_or_broken_setups_are_refused_in_one_line(args, words):
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_bad_settings_name_the_key(tmp_path):
+@pytest.mark.parametrize(("model", "words"), [
+    ("{config: sam2.1_hiera_mini, num_replicas: 0}", "models.0.num_replicas"),
+    ("{config: sam2.1_hiera_t, checkpoint: bundled}", "no bundled weights for sam2.1_hiera_t"),
+    ("{config: sam2.1_hiera_mini, checkpoint: /nope/sam2.pt}", "models.0.checkpoint: file not found"),
+])
+def test_bad_settings_name_the_key(tmp_path, model, words):
     config = tmp_path / "serve.yaml"
-    config.write_text("applications:\n- args:\n    models: [{config: sam2.1_hiera_mini, num_replicas: 0}]\n")
+    config.write_text(f"applications:\n- args:\n    models: [{model}]\n")
     result = subprocess.run(CLI + ["--config", str(config)], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and "models.0.num_replicas" in result.stderr
+    assert result.returncode == 2 and words in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_the_shipped_config_serves_until_sigterm():
@@ -67,3 +73,4 @@ def test_the_shipped_config_serves_until_sigterm():
         if server.poll() is None:
             server.kill()
             server.wait()
+        print(server.stdout.read())  # pytest shows it when the test failed

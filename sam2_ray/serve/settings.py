@@ -11,6 +11,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from sam2.checkpoint import BUNDLED, bundled_weights
+from sam2.config import load_config
 from sam2_ray.replica import ModelSpec
 
 TOKEN_ENV = "SAM2_RAY_SERVE_TOKEN"
@@ -36,6 +38,12 @@ class ModelEntry(_Strict):
     max_ongoing_requests: int = Field(32, ge=1)
     embedding_cache_size: int = Field(16, ge=1, description="image embeddings kept per replica (LRU)")
     max_sessions: int = Field(4, ge=1, description="open video sessions per replica; the next one gets 503")
+
+    @model_validator(mode="after")
+    def _bundled_weights_exist(self):
+        if self.checkpoint == BUNDLED:
+            bundled_weights(load_config(self.config).name)  # its ValueError names what is shipped
+        return self
 
     @property
     def id(self) -> str:
