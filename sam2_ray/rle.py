@@ -8,7 +8,7 @@ from pycocotools import mask as coco_mask
 
 def encode(mask: np.ndarray) -> bytes:
     """H x W bool -> compressed RLE counts (column-major, as COCO stores them)."""
-    return coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))["counts"]
+    return coco_mask.encode(np.asfortranarray(mask, dtype=np.uint8))["counts"]
 
 
 def decode(counts: bytes, height: int, width: int) -> np.ndarray:

@@ -130,10 +130,10 @@ class MaskDecoder(nn.Module):
         s1, s0 = high_res
         b = src.shape[0]
         x = src @ up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, -1)  # B x hw x (2, 2, C/4)
-        x = x.view(b, 4 * h * w, up1.out_channels) + s1
+        x = x.view(b, 4 * h * w, up1.out_channels).add_(s1)  # in place: a matmul's backward needs no output
         x = act1(F.layer_norm(x, (up1.out_channels,), norm.weight, norm.bias, norm.eps))
         x = x @ up2.weight.permute(0, 2, 3, 1).reshape(up2.in_channels, -1)
-        x = act2(x.view(b, 16 * h * w, up2.out_channels) + s0)
+        x = act2(x.view(b, 16 * h * w, up2.out_channels).add_(s0))
         masks = x @ hyper_in.transpose(1, 2)  # B x 16hw x M, rows (i, j, a, b, c, d)
         m = masks.shape[-1]
         return masks.view(b, h, w, 2, 2, 2, 2, m).permute(0, 7, 1, 3, 5, 2, 4, 6).reshape(b, m, 4 * h, 4 * w)

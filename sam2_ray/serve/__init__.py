@@ -6,9 +6,14 @@ says (RAY_SERVE_THROUGHPUT_OPTIMIZED=0 keeps Serve's default path). Ray reads th
 first imported and when its processes start, hence here, before any module below imports ray.serve. Measured:
 a served click 53 -> 49 ms p50 (t config, 2 CPU cores, benchmarks/serve.py). A cluster started elsewhere needs
 the variable in its own environment (`RAY_SERVE_THROUGHPUT_OPTIMIZED=1 ray start ...`).
+
+For the same reason it gives a new HTTP proxy 60 s (Serve's default: 5 s) to report ready: on a loaded 2-core
+machine the proxy's start took longer, Serve killed it, and `serve.start` died with ActorDiedError.
 """
 
 import os
 
 FAST_REQUEST_PATH_ENV = "RAY_SERVE_THROUGHPUT_OPTIMIZED"
+PROXY_READY_TIMEOUT_ENV = "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S"
 os.environ.setdefault(FAST_REQUEST_PATH_ENV, "1")
+os.environ.setdefault(PROXY_READY_TIMEOUT_ENV, "60")
