@@ -11,6 +11,7 @@ import yaml
 
 from pipelines.errors import InvalidInput
 from pipelines.manifest import read_manifest
+from sam2.checkpoint import checkpoint_file
 from sam2_ray.cluster import connect
 from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.records import VideoJob
@@ -39,8 +40,11 @@ def load_settings(path: str | Path) -> tuple[ModelSpec, PoolConfig, str, RenderO
     if unknown:
         raise InvalidInput(f"{path}: unknown sections {unknown}")
     model = _section(ModelSpec, settings.get("model"), f"{path} model")
-    if model.checkpoint is not None and not Path(model.checkpoint).is_file():
-        raise InvalidInput(f"{path}: checkpoint not found: {model.checkpoint}")
+    if model.checkpoint is not None:
+        try:
+            checkpoint_file(model.checkpoint, model.config)
+        except (FileNotFoundError, ValueError) as error:
+            raise InvalidInput(f"{path}: {error}") from None
     pool = _section(PoolConfig, settings.get("pool"), f"{path} pool")
     try:
         render = _section(RenderOptions, settings.get("render"), f"{path} render")

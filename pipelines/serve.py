@@ -44,11 +44,14 @@ def load(config: str | Path = DEFAULT_CONFIG, host: str | None = None, port: int
 
 
 def _check_checkpoints_exist(settings) -> None:
-    from sam2.checkpoint import BUNDLED
+    from sam2.checkpoint import checkpoint_file
 
     for i, model in enumerate(settings.models):
-        if model.checkpoint not in (None, BUNDLED) and not Path(model.checkpoint).is_file():
-            raise InvalidInput(f"models.{i}.checkpoint: file not found: {model.checkpoint}")
+        if model.checkpoint is not None:
+            try:
+                checkpoint_file(model.checkpoint, model.config)
+            except (FileNotFoundError, ValueError) as error:
+                raise InvalidInput(f"models.{i}.checkpoint: {error}") from None
 
 
 def serve_until_stopped(config: str | Path = DEFAULT_CONFIG, host: str | None = None, port: int | None = None,

@@ -14,14 +14,18 @@ def run_training(config: str | Path, out: str | None = None, steps: int | None =
     many data-parallel workers. Returns the checkpoint file (`<out>/last.pt`)."""
     import torch
 
+    from sam2.checkpoint import checkpoint_file
     from sam2.training.config import load_train_config
 
     try:
         train_config = load_train_config(config, out=out, steps=steps, init_checkpoint=init_checkpoint)
     except (ValueError, TypeError) as error:
         raise InvalidInput(str(error)) from None
-    if train_config.init_checkpoint and not Path(train_config.init_checkpoint).is_file():
-        raise InvalidInput(f"checkpoint not found: {train_config.init_checkpoint}")
+    if train_config.init_checkpoint:
+        try:
+            checkpoint_file(train_config.init_checkpoint, train_config.model)
+        except (FileNotFoundError, ValueError) as error:
+            raise InvalidInput(str(error)) from None
     if train_config.data.source != "synthetic" and not (Path(train_config.data.source) / "JPEGImages").is_dir():
         raise InvalidInput(f"data.source {train_config.data.source!r} is neither 'synthetic' nor a DAVIS-style "
                            "folder (JPEGImages/ and Annotations/ inside)")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import BUNDLED, bundled_weights, infer_config_name, load_into, read_state_dict
+from .checkpoint import checkpoint_file, infer_config_name, load_into, read_state_dict
 from .config import load_config
 from .modeling.sam2_base import SAM2Base
 
@@ -23,10 +23,8 @@ def _build(cls, config_file, ckpt_path, device, mode, hydra_overrides_extra, app
                          "copy one from configs/models/ and pass its path instead")
     if mode not in ("eval", "train"):
         raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
-    if ckpt_path is not None and str(ckpt_path) == BUNDLED:
-        if config_file is None:
-            raise ValueError(f"checkpoint {BUNDLED!r} needs a config name")
-        ckpt_path = bundled_weights(load_config(config_file).name)
+    if ckpt_path is not None:
+        ckpt_path = checkpoint_file(ckpt_path, config_file)
     state = read_state_dict(ckpt_path) if ckpt_path is not None else None
     if config_file is None:
         if state is None:

@@ -7,6 +7,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .config import load_config
+
 BUNDLED = "bundled"  # a checkpoint "path" meaning: the weights this package ships for the config
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -21,6 +23,19 @@ def bundled_weights(config_name: str) -> Path:
         shipped = sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
         raise ValueError(f"no bundled weights for {config_name}: this package ships weights for {shipped}; "
                          "pass a checkpoint path instead")
+    return path
+
+
+def checkpoint_file(path: str | Path, config=None) -> Path:
+    """A checkpoint argument -> its file, checked before any work starts: BUNDLED means the weights shipped
+    for `config` (a name, YAML path or ModelConfig)."""
+    if str(path) == BUNDLED:
+        if config is None:
+            raise ValueError(f"checkpoint {BUNDLED!r} needs a config name")
+        return bundled_weights(load_config(config).name)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
     return path
 
 

@@ -15,7 +15,7 @@ import psutil
 import pytest
 import yaml
 
-from pipelines.autolabel import autolabel
+from pipelines.autolabel import DEFAULT_CONFIG, autolabel, load_settings
 from pipelines.errors import InvalidInput
 from pipelines.manifest import read_manifest
 from sam2.config import load_config
@@ -49,6 +49,17 @@ def test_bad_render_options_are_input_errors(tmp_path):
         autolabel(tmp_path / "videos.jsonl", tmp_path / "pipeline.yaml")
     with pytest.raises(InvalidInput, match=r"--render: unknown render outputs \['gif'\]"):
         autolabel(tmp_path / "videos.jsonl", render="overlay,gif")
+
+
+def test_the_default_config_runs_the_bundled_model_and_a_missing_checkpoint_is_named(tmp_path):
+    model, *_ = load_settings(DEFAULT_CONFIG)
+    assert (model.config, model.checkpoint) == ("sam2.1_hiera_mini", "bundled")
+    for checkpoint, words in (("bundled", "no bundled weights for sam2.1_hiera_t"),
+                              (str(tmp_path / "gone.pt"), "checkpoint not found")):
+        (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump({"model": {"config": "sam2.1_hiera_t",
+                                                                          "checkpoint": checkpoint}}))
+        with pytest.raises(InvalidInput, match=words):
+            load_settings(tmp_path / "pipeline.yaml")
 
 
 def test_autolabel_command_labels_the_good_videos_and_reports_the_bad(tmp_path):

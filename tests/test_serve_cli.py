@@ -34,7 +34,7 @@ def test_unsafe_or_broken_setups_are_refused_in_one_line(args, words):
 @pytest.mark.parametrize(("model", "words"), [
     ("{config: sam2.1_hiera_mini, num_replicas: 0}", "models.0.num_replicas"),
     ("{config: sam2.1_hiera_t, checkpoint: bundled}", "no bundled weights for sam2.1_hiera_t"),
-    ("{config: sam2.1_hiera_mini, checkpoint: /nope/sam2.pt}", "models.0.checkpoint: file not found"),
+    ("{config: sam2.1_hiera_mini, checkpoint: /nope/sam2.pt}", "models.0.checkpoint: checkpoint not found"),
 ])
 def test_bad_settings_name_the_key(tmp_path, model, words):
     config = tmp_path / "serve.yaml"

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from sam2.build_sam import build_sam2
+from sam2.checkpoint import bundled_weights, read_state_dict
 from sam2.data import davis
 from sam2.data.synthetic import ClipSpec, generate_clip
 from sam2.modeling.sam2_base import SAM2Base
@@ -175,6 +176,15 @@ def test_frozen_parts_do_not_move_and_fine_tuning_starts_from_a_checkpoint(tmp_p
     encoder = [k for k in before if k.startswith("image_encoder")]
     assert all(torch.equal(before[k], after[k]) for k in encoder)
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("sam_mask_decoder"))
+
+
+def test_fine_tuning_starts_from_the_bundled_model(tmp_path):
+    train(_config(tmp_path, model="sam2.1_hiera_mini", steps=1, init_checkpoint="bundled", checkpoint_every=1))
+    shipped = read_state_dict(bundled_weights("sam2.1_hiera_mini"))
+    after = _weights(tmp_path / "run" / "last.pt")
+    # one small optimiser step away from the shipped weights (a random start would be far from them)
+    drift = max((after[k].float() - shipped[k].float()).abs().max().item() for k in shipped)
+    assert drift < 0.01
 
 
 def test_a_checkpoint_of_another_size_is_refused_with_the_keys(tmp_path):

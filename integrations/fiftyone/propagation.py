@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sam2.checkpoint import checkpoint_file
 from sam2.config import ModelConfig
 from sam2_ray.labeler import VideoOutcome
 from sam2_ray.masklet_store import MaskletStore
@@ -55,8 +56,11 @@ def model_spec(model: str | ModelConfig | ModelSpec, checkpoint: str | None = No
     """A config name, a YAML path or a ModelConfig (random weights unless `checkpoint`) -> ModelSpec."""
     if isinstance(model, ModelSpec):
         return model
-    if checkpoint is not None and not Path(checkpoint).is_file():
-        raise ValueError(f"checkpoint not found: {checkpoint}")
+    if checkpoint is not None:
+        try:
+            checkpoint = checkpoint_file(checkpoint, model)
+        except FileNotFoundError as error:
+            raise ValueError(str(error)) from None
     spec = ModelSpec(model, None if checkpoint is None else str(checkpoint), seed)
     spec.name  # noqa: B018  (reads the config: an unknown model is a ValueError here, not on a worker)
     return spec

@@ -18,7 +18,7 @@ from .losses import LossWeights
 @dataclass(frozen=True)
 class TrainConfig:
     model: str = "sam2.1_hiera_mini"  # a config name or YAML path
-    init_checkpoint: str | None = None  # fine-tune from these weights (official ones included)
+    init_checkpoint: str | None = None  # fine-tune from these weights (official ones, or "bundled")
     out: str = "outputs/train"
     stage: str = "video"  # "image": single frames, every object boxed and clicked (training from scratch starts so)
     steps: int = 1000  # optimiser steps; each sees one clip (video) or data.images_per_step frames (image) per worker

@@ -11,8 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sam2.checkpoint import BUNDLED, bundled_weights
-from sam2.config import load_config
+from sam2.checkpoint import BUNDLED, checkpoint_file
 from sam2_ray.replica import ModelSpec
 
 TOKEN_ENV = "SAM2_RAY_SERVE_TOKEN"
@@ -42,7 +41,7 @@ class ModelEntry(_Strict):
     @model_validator(mode="after")
     def _bundled_weights_exist(self):
         if self.checkpoint == BUNDLED:
-            bundled_weights(load_config(self.config).name)  # its ValueError names what is shipped
+            checkpoint_file(self.checkpoint, self.config)  # its ValueError names what is shipped
         return self
 
     @property
