@@ -9,9 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.errors import InvalidInput
+from pipelines.errors import InvalidInput, check_checkpoint
 from pipelines.manifest import read_manifest
-from sam2.checkpoint import checkpoint_file
 from sam2_ray.cluster import connect
 from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.records import VideoJob
@@ -41,10 +40,7 @@ def load_settings(path: str | Path) -> tuple[ModelSpec, PoolConfig, str, RenderO
         raise InvalidInput(f"{path}: unknown sections {unknown}")
     model = _section(ModelSpec, settings.get("model"), f"{path} model")
     if model.checkpoint is not None:
-        try:
-            checkpoint_file(model.checkpoint, model.config)
-        except (FileNotFoundError, ValueError) as error:
-            raise InvalidInput(f"{path}: {error}") from None
+        check_checkpoint(model.checkpoint, model.config, f"{path}: ")
     pool = _section(PoolConfig, settings.get("pool"), f"{path} pool")
     try:
         render = _section(RenderOptions, settings.get("render"), f"{path} render")

@@ -8,7 +8,7 @@ import signal
 import threading
 from pathlib import Path
 
-from pipelines.errors import InvalidInput
+from pipelines.errors import InvalidInput, check_checkpoint
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "serve" / "sam2.yaml"
 APP_NAME = "sam2"
@@ -43,23 +43,14 @@ def load(config: str | Path = DEFAULT_CONFIG, host: str | None = None, port: int
     return settings, host, port
 
 
-def _check_checkpoints_exist(settings) -> None:
-    from sam2.checkpoint import checkpoint_file
-
-    for i, model in enumerate(settings.models):
-        if model.checkpoint is not None:
-            try:
-                checkpoint_file(model.checkpoint, model.config)
-            except (FileNotFoundError, ValueError) as error:
-                raise InvalidInput(f"models.{i}.checkpoint: {error}") from None
-
-
 def serve_until_stopped(config: str | Path = DEFAULT_CONFIG, host: str | None = None, port: int | None = None,
                         address: str | None = None, token: str | None = None, allow_no_auth: bool = False) -> None:
     """Deploy the app, then wait for SIGINT/SIGTERM (caught even mid-deployment) and shut it down."""
     settings, host, port = load(config, host, port, token, allow_no_auth)  # imports sam2_ray.serve first
     if address is None:  # replicas run here, so their checkpoints must be here (a cluster's may not be)
-        _check_checkpoints_exist(settings)
+        for i, model in enumerate(settings.models):
+            if model.checkpoint is not None:
+                check_checkpoint(model.checkpoint, model.config, f"models.{i}.checkpoint: ")
     import ray
     from ray import serve
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.errors import InvalidInput
+from pipelines.errors import InvalidInput, check_checkpoint
 
 
 def run_training(config: str | Path, out: str | None = None, steps: int | None = None, workers: int = 0,
@@ -14,7 +14,6 @@ def run_training(config: str | Path, out: str | None = None, steps: int | None =
     many data-parallel workers. Returns the checkpoint file (`<out>/last.pt`)."""
     import torch
 
-    from sam2.checkpoint import checkpoint_file
     from sam2.training.config import load_train_config
 
     try:
@@ -22,10 +21,7 @@ def run_training(config: str | Path, out: str | None = None, steps: int | None =
     except (ValueError, TypeError) as error:
         raise InvalidInput(str(error)) from None
     if train_config.init_checkpoint:
-        try:
-            checkpoint_file(train_config.init_checkpoint, train_config.model)
-        except (FileNotFoundError, ValueError) as error:
-            raise InvalidInput(str(error)) from None
+        check_checkpoint(train_config.init_checkpoint, train_config.model)
     if train_config.data.source != "synthetic" and not (Path(train_config.data.source) / "JPEGImages").is_dir():
         raise InvalidInput(f"data.source {train_config.data.source!r} is neither 'synthetic' nor a DAVIS-style "
                            "folder (JPEGImages/ and Annotations/ inside)")
@@ -44,7 +40,6 @@ def run_training(config: str | Path, out: str | None = None, steps: int | None =
 def export(checkpoint: str | Path, path: str | Path) -> Path:
     from sam2.training.trainer import export_weights
 
-    if not Path(checkpoint).is_file():
-        raise InvalidInput(f"checkpoint not found: {checkpoint}")
+    check_checkpoint(checkpoint, None)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return export_weights(checkpoint, path)

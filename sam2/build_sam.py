@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import checkpoint_file, infer_config_name, load_into, read_state_dict
+from .checkpoint import infer_config_name, load_into, read_state_dict
 from .config import load_config
 from .modeling.sam2_base import SAM2Base
 
@@ -23,9 +23,7 @@ def _build(cls, config_file, ckpt_path, device, mode, hydra_overrides_extra, app
                          "copy one from configs/models/ and pass its path instead")
     if mode not in ("eval", "train"):
         raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
-    if ckpt_path is not None:
-        ckpt_path = checkpoint_file(ckpt_path, config_file)
-    state = read_state_dict(ckpt_path) if ckpt_path is not None else None
+    state = read_state_dict(ckpt_path, config_file) if ckpt_path is not None else None
     if config_file is None:
         if state is None:
             raise ValueError("a config name or a checkpoint path is needed")

@@ -39,11 +39,10 @@ def checkpoint_file(path: str | Path, config=None) -> Path:
     return path
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Load tensors only (`weights_only=True`): a checkpoint cannot run code on load."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+def read_state_dict(path: str | Path, config=None) -> dict[str, torch.Tensor]:
+    """Load tensors only (`weights_only=True`): a checkpoint cannot run code on load. `path` may be BUNDLED
+    (see `checkpoint_file`)."""
+    path = checkpoint_file(path, config)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt file, pickle with objects, not a torch file

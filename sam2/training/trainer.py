@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..checkpoint import checkpoint_file, load_into, read_state_dict
+from ..checkpoint import load_into, read_state_dict
 from ..config import load_config
 from ..modeling.sam2_base import SAM2Base
 from .clip_forward import forward_clip
@@ -40,8 +40,7 @@ def build_model(config: TrainConfig, device: torch.device) -> SAM2Base:
     torch.manual_seed(config.seed)
     model = SAM2Base(load_config(config.model))
     if config.init_checkpoint:
-        path = checkpoint_file(config.init_checkpoint, config.model)
-        load_into(model, read_state_dict(path), str(path))
+        load_into(model, read_state_dict(config.init_checkpoint, config.model), config.init_checkpoint)
     else:
         align_prompt_attention(model)
     for module in model.modules():
