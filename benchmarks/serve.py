@@ -4,18 +4,23 @@ client, then several concurrent ones, with and without decoder batching), and wh
 from Ray's object store, the shared-cache alternative).
 
     .venv/bin/python benchmarks/serve.py [--config sam2.1_hiera_t] [--clicks 40] [--clients 8]
+    .venv/bin/python benchmarks/serve.py --proxies 2    # one client through Serve's proxy vs HAProxy, alternated
 
 Random weights (the work per request is real, the masks are not: a random-weight mask is noise, ~110 KB of RLE
-where a trained model's is a few KB). Start-up and model loading are excluded. Serve's request path is the
-one `sam2-ray serve` uses (throughput-optimised, see sam2_ray/serve/__init__.py); compare Serve's default
-path with RAY_SERVE_THROUGHPUT_OPTIMIZED=0 in the environment.
+where a trained model's is a few KB; the response size is printed). The `bfloat16` app is the same model with
+`precision: bfloat16` (bf16 decoder copy, autocast elsewhere), fast on CPUs with AVX512-BF16 or AMX. Start-up
+and model loading are excluded. Serve's request path is the one `sam2-ray serve` uses (throughput-optimised, see
+sam2_ray/serve/__init__.py); compare Serve's default path with RAY_SERVE_THROUGHPUT_OPTIMIZED=0 in the
+environment, and HAProxy (`sam2-ray serve --haproxy`) with --proxies.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sam2_ray.serve import FAST_REQUEST_PATH_ENV  # noqa: E402
+from sam2_ray.serve import FAST_REQUEST_PATH_ENV, HAPROXY_ENV  # noqa: E402
 from sam2_ray.serve.client import SAM2Client, image_file_bytes  # noqa: E402
 from sam2_ray.serve.errors import EMBEDDING_MISSING, RequestError  # noqa: E402
 from tests.support.serve_app import deploy, serve_instance  # noqa: E402
@@ -93,13 +98,61 @@ def object_store_fetch(size_bytes: int, repeats: int = 5) -> float:
     return statistics.median(ray.get(fetch.remote([ref])) for _ in range(repeats))
 
 
+def single_client(config: str, count: int) -> dict[str, list[float]]:
+    """One client's clicks (all masks, best only) in float32 and bfloat16, on the proxy this process's Ray uses."""
+    from sam2.config import load_config
+
+    size = load_config(config).image_size
+    model = {"config": config, "num_cpus": os.cpu_count() or 1}
+    out = {}
+    with serve_instance() as base:
+        for precision in ("float32", "bfloat16"):
+            url = deploy(base, precision, {"models": [{**model, "precision": precision}]})
+            with SAM2Client(url) as client:
+                image_id = client.embed(image(0, size)).image_id
+                clicks(client, image_id, 3, 99, size)  # warm-up
+                out[f"{precision}, best mask"] = clicks(client, image_id, count, 0, size, best_only=True)
+                # the replica's own time per best-mask click (warm-up included, a few of 3 masks)
+                out[f"{precision}, in replica"] = [client.stats()[config]["predict_ms_p50"] / 1000]
+                out[f"{precision}, 3 masks"] = clicks(client, image_id, count, 0, size)
+            from ray import serve
+
+            serve.delete(precision)  # one replica on the cores at a time
+    return out
+
+
+def proxy_rounds(config: str, count: int, rounds: int) -> None:
+    """Serve's Python proxy against HAProxy, each in a fresh Ray (the switch is read at start), alternated."""
+    runs: dict[str, dict[str, list[float]]] = {}
+    for _ in range(rounds):
+        for proxy, flag in (("Serve proxy", "0"), ("HAProxy", "1")):
+            child = subprocess.run([sys.executable, __file__, "--single-client", "--config", config,
+                                    "--clicks", str(count)], env={**os.environ, HAPROXY_ENV: flag},
+                                   capture_output=True, text=True, check=True)
+            result = json.loads(child.stdout.strip().splitlines()[-1])
+            for name, seconds in result.items():
+                runs.setdefault(proxy, {}).setdefault(name, []).extend(seconds)
+    print(f"{config} on CPU, one client, {rounds} alternated rounds of {count} clicks per proxy")
+    for proxy, results in runs.items():
+        for name, seconds in results.items():
+            print(f"[{proxy:11}] click, {name:20} {percentiles(seconds)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="sam2.1_hiera_t")
     parser.add_argument("--clicks", type=int, default=40, help="clicks of the single client")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--client-clicks", type=int, default=10, help="clicks per concurrent client")
+    parser.add_argument("--proxies", type=int, metavar="ROUNDS", help="only: one client, Serve proxy vs HAProxy")
+    parser.add_argument("--single-client", action="store_true", help=argparse.SUPPRESS)  # a --proxies round
     args = parser.parse_args()
+    if args.single_client:
+        print(json.dumps(single_client(args.config, args.clicks)))
+        return
+    if args.proxies:
+        proxy_rounds(args.config, args.clicks, args.proxies)
+        return
     from sam2.config import load_config
 
     size = load_config(args.config).image_size
@@ -107,9 +160,10 @@ def main() -> None:
     with serve_instance() as base:
         batched = deploy(base, "batched", {"models": [model]})
         unbatched = deploy(base, "unbatched", {"models": [model], "batching": {"max_batch_size": 1}})
+        bf16 = deploy(base, "bfloat16", {"models": [{**model, "precision": "bfloat16"}]})
         path = "throughput-optimised" if os.environ.get(FAST_REQUEST_PATH_ENV) == "1" else "default"
         print(f"{args.config} on CPU, {size} px images, random weights, Serve's {path} request path")
-        for name, url in (("batched", batched), ("unbatched", unbatched)):
+        for name, url in (("batched", batched), ("unbatched", unbatched), ("bfloat16", bf16)):
             with SAM2Client(url) as client:
                 embeds = [timed(lambda s=s, c=client: c.embed(image(s, size))) for s in range(4)]
                 image_id = client.embed(image(0, size)).image_id
@@ -117,20 +171,23 @@ def main() -> None:
                 clicks(client, image_id, 3, 99, size)  # warm-up
                 single = clicks(client, image_id, args.clicks, 0, size)
                 best_only = clicks(client, image_id, args.clicks, 0, size, best_only=True)
+                body = {"image_id": image_id, "points": [[size / 2, size / 2]], "labels": [1], "best_only": True}
+                response_bytes = len(client._http.post("/images/predict", json=body).content)
             many, rate = concurrent_clicks(url, image_id, args.clients, args.client_clicks, size)
             with SAM2Client(url) as client:
                 passes = client.stats()[args.config]["decoder_batches"]  # prompt sets per pass -> passes
             print(f"[{name}] embed (new image)       {percentiles(embeds)}")
             print(f"[{name}] embed (cached, re-sent) {percentiles(cached)}")
             print(f"[{name}] click, 1 client         {percentiles(single)}")
-            print(f"[{name}] click, best mask only   {percentiles(best_only)}")
+            print(f"[{name}] click, best mask only   {percentiles(best_only)}  "
+                  f"({response_bytes / 1024:.0f} KB responses)")
             print(f"[{name}] click, {args.clients} clients        {percentiles(many)}  {rate:.1f} clicks/s")
             by_size = dict(sorted(passes.items(), key=lambda kv: int(kv[0])))
             print(f"[{name}] decoder passes by clicks per pass: {by_size}")
         from ray import serve
 
-        serve.delete("batched")
-        serve.delete("unbatched")
+        for name in ("batched", "unbatched", "bfloat16"):
+            serve.delete(name)
         for affinity in (True, False):
             url = deploy(base, f"affinity-{affinity}".lower(), {"models": [{**model, "num_replicas": 2, "num_cpus": 1}],
                                                                  "session_affinity": affinity})

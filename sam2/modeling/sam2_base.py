@@ -92,12 +92,14 @@ class SAM2Base(nn.Module):
         out["backbone_fpn"] = fpn
         return out
 
-    def prepare_for_clicks(self, image_embed: torch.Tensor, high_res: list[torch.Tensor]) -> DecoderImage:
+    def prepare_for_clicks(self, image_embed: torch.Tensor, high_res: list[torch.Tensor],
+                           decoder: MaskDecoder | None = None) -> DecoderImage:
         """The decoder's prompt-free work for clicks and boxes (no mask prompt) on one image's 1 x C x h x w
-        embedding and high-res features."""
-        no_mask = self.sam_prompt_encoder.no_mask_embed.weight.view(1, -1, 1, 1)
-        return self.sam_mask_decoder.prepare_image(image_embed, self.sam_prompt_encoder.get_dense_pe(), no_mask,
-                                                   high_res)
+        embedding and high-res features, for `decoder` (default: this model's; a copy in the embedding's dtype)."""
+        decoder = decoder or self.sam_mask_decoder
+        no_mask = self.sam_prompt_encoder.no_mask_embed.weight.view(1, -1, 1, 1).to(image_embed.dtype)
+        return decoder.prepare_image(image_embed, self.sam_prompt_encoder.get_dense_pe().to(image_embed.dtype),
+                                     no_mask, high_res)
 
     def image_features(self, images: torch.Tensor) -> ImageFeatures:
         """images: B x 3 x S x S normalised -> features for the SAM heads and the memory."""

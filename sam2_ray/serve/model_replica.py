@@ -2,8 +2,11 @@
 `ImageSegmenter` and `VideoSessions`. One deployment per model entry of the settings (its own replicas, GPUs and
 autoscaling); the ingress routes each image and session to the replica that holds it (`routing.py`).
 
-Model work runs on worker threads so the replica's event loop keeps accepting requests: clicks that arrive while
-a decoder pass runs form the next `@serve.batch`, and a propagating video does not stall them.
+All model work runs on one compute thread, off the event loop so that the replica keeps accepting requests (clicks
+that arrive while a decoder pass runs form the next `@serve.batch`). One thread, because every thread that runs
+torch ops gets its own OpenMP team, and with more teams than cores OpenMP stops spinning between ops and sleeps:
+a click took 10-13 ms longer on a second thread (t config, 2 cores, 33 -> 46 ms float32, 24 -> 37 ms bfloat16).
+A propagating video goes one frame per task, so a click waits behind at most one frame.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sam2_ray.replica import assigned_device
 
 from .errors import RequestError
 from .image_segmenter import ImageSegmenter
+from .precision import DTYPES
 from .schemas import OpenSession, PredictRequest, Propagate, VideoPrompt
 from .settings import ModelEntry, ServeSettings
 from .video_sessions import VideoSessions
@@ -31,22 +35,30 @@ from .video_sessions import VideoSessions
 class SAM2Model:
     def __init__(self, entry: ModelEntry, settings: ServeSettings) -> None:
         self.name = entry.id
-        # Ray sets OMP_NUM_THREADS=1 in its workers; a replica holding more CPUs should use them.
-        torch.set_num_threads(max(1, math.ceil(entry.num_cpus)))
         self.device = assigned_device()
-        model = entry.spec.build(self.device)
-        self.images = ImageSegmenter(model, self.name, entry.embedding_cache_size, settings.limits.max_image_pixels)
-        self.videos = VideoSessions(model, self.name, entry.max_sessions, settings.sessions.idle_timeout_s,
-                                    settings.limits.media_root)
-        self._image_thread = ThreadPoolExecutor(1, thread_name_prefix="sam2-image")
-        self._video_threads = ThreadPoolExecutor(entry.max_sessions, thread_name_prefix="sam2-video")
+        # Ray sets OMP_NUM_THREADS to the replica's whole CPUs (1 below one); the count is per thread, so set it on
+        # the compute thread: a replica holding 1.5 CPUs uses 2.
+        threads = max(1, math.ceil(entry.num_cpus))
+        self._compute = ThreadPoolExecutor(1, "sam2-compute", torch.set_num_threads, (threads,))
+        self.images, self.videos = self._compute.submit(self._load, entry, settings).result()
         self.decode.set_max_batch_size(settings.batching.max_batch_size)
         self.decode.set_batch_wait_timeout_s(settings.batching.batch_wait_timeout_s)
         self._reaper: asyncio.Task | None = None
 
+    def _load(self, entry: ModelEntry, settings: ServeSettings) -> tuple[ImageSegmenter, VideoSessions]:
+        model = entry.spec.build(self.device)
+        dtype = DTYPES[entry.precision]
+        images = ImageSegmenter(model, self.name, entry.embedding_cache_size, settings.limits.max_image_pixels, dtype)
+        videos = VideoSessions(model, self.name, entry.max_sessions, settings.sessions.idle_timeout_s,
+                               settings.limits.media_root, dtype=dtype)
+        return images, videos
+
+    async def _run(self, call, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._compute, call, *args)
+
     # ------------------------------------------------------------------------------------------------ images
     async def embed(self, image_id: str, data: bytes) -> dict:
-        return await asyncio.get_running_loop().run_in_executor(self._image_thread, self.images.embed, image_id, data)
+        return await self._run(self.images.embed, image_id, data)
 
     async def predict(self, request: PredictRequest) -> dict:
         result = await self.decode(request)
@@ -56,19 +68,18 @@ class SAM2Model:
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)  # reset from the settings in __init__
     async def decode(self, requests: list[PredictRequest]) -> list[dict | RequestError]:
-        return await asyncio.get_running_loop().run_in_executor(self._image_thread, self.images.predict, requests)
+        return await self._run(self.images.predict, requests)
 
     # ------------------------------------------------------------------------------------------------- video
     async def open_session(self, session_id: str, request: OpenSession) -> dict:
         self._start_reaper()
-        return await asyncio.get_running_loop().run_in_executor(self._video_threads, self.videos.open, session_id,
-                                                                request)
+        return await self._run(self.videos.open, session_id, request)
 
     async def session_info(self, session_id: str) -> dict:
         return self.videos.info(session_id)
 
     async def add_prompt(self, session_id: str, prompt: VideoPrompt) -> dict:
-        return self.videos.add_prompt(session_id, prompt)
+        return await self._run(self.videos.add_prompt, session_id, prompt)
 
     async def remove_object(self, session_id: str, obj_id: int) -> dict:
         return self.videos.remove_object(session_id, obj_id)
@@ -82,7 +93,7 @@ class SAM2Model:
         running = None
         try:
             while True:
-                running = self._video_threads.submit(next, frames, None)
+                running = self._compute.submit(next, frames, None)
                 item = await asyncio.wrap_future(running)
                 if item is None:
                     return
@@ -107,5 +118,5 @@ class SAM2Model:
     async def stats(self) -> dict:
         return {"model": self.name, "device": self.device, "pid": os.getpid(),
                 "replica": serve.get_replica_context().replica_id.unique_id, "sessions": len(self.videos),
-                "torch_threads": torch.get_num_threads(),
+                "torch_threads": torch.get_num_threads(), "dtype": str(self.images.dtype).removeprefix("torch."),
                 **self.images.stats()}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -37,6 +37,10 @@ class ModelEntry(_Strict):
     max_ongoing_requests: int = Field(32, ge=1)
     embedding_cache_size: int = Field(16, ge=1, description="image embeddings kept per replica (LRU)")
     max_sessions: int = Field(4, ge=1, description="open video sessions per replica; the next one gets 503")
+    precision: Literal["float32", "bfloat16"] = Field(
+        "float32", description="the replica's compute: float32 is exact (equal to the in-process predictor's); "
+                               "bfloat16 runs clicks on a bf16 copy of the mask decoder and everything else under bf16 "
+                               "autocast: faster on GPUs and on CPUs with AVX512-BF16 or AMX, much slower on others")
 
     @model_validator(mode="after")
     def _bundled_weights_exist(self):

@@ -4,10 +4,13 @@ after an idle time. A session's memory is bounded by its memory bank, not by the
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+import torch
 
 from sam2.frames import open_frames
 from sam2.modeling.sam2_base import SAM2Base
@@ -16,6 +19,7 @@ from sam2.video_session import FrameResult, VideoSession
 from .errors import RequestError
 from .masks import decode_rle, mask_payload
 from .media import local_path
+from .precision import autocast
 from .schemas import MaskFormat, OpenSession, Propagate, VideoPrompt
 
 
@@ -39,8 +43,10 @@ def frame_payload(result: FrameResult, fmt: MaskFormat) -> dict:
 
 class VideoSessions:
     def __init__(self, model: SAM2Base, model_name: str, max_open: int, idle_timeout_s: float,
-                 media_root: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 media_root: str | None = None, clock: Callable[[], float] = time.monotonic,
+                 dtype: torch.dtype = torch.float32) -> None:
         self.model = model
+        self.dtype = dtype
         self.model_name = model_name
         self.max_open = max_open
         self.idle_timeout_s = idle_timeout_s
@@ -84,11 +90,13 @@ class VideoSessions:
         try:
             if prompt.mask is not None:
                 mask = decode_rle(prompt.mask, session.frames.height, session.frames.width, "mask")
-                session.add_mask(prompt.frame_idx, prompt.obj_id, mask)
+                with autocast(self.model.device, self.dtype):
+                    session.add_mask(prompt.frame_idx, prompt.obj_id, mask)
             else:
-                session.add_points(prompt.frame_idx, prompt.obj_id, points=prompt.points or None,
-                                   labels=prompt.labels or None, box=prompt.box,
-                                   clear_old_points=prompt.clear_old_points)
+                with autocast(self.model.device, self.dtype):
+                    session.add_points(prompt.frame_idx, prompt.obj_id, points=prompt.points or None,
+                                       labels=prompt.labels or None, box=prompt.box,
+                                       clear_old_points=prompt.clear_old_points)
         except ValueError as error:
             raise RequestError(422, str(error)) from None
         return self.info(session_id)
@@ -111,8 +119,11 @@ class VideoSessions:
 
     def _frames(self, entry: _Open, request: Propagate) -> Iterator[dict]:
         try:
-            for count, result in enumerate(entry.session.run(backward=request.backward), start=1):
-                if entry.closed:
+            steps = entry.session.run(backward=request.backward)
+            for count in itertools.count(1):
+                with autocast(self.model.device, self.dtype):  # per step: the thread serves others in between
+                    result = next(steps, None)
+                if result is None or entry.closed:
                     return
                 entry.last_used = self.clock()
                 yield frame_payload(result, request.mask_format)
