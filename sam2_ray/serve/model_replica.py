@@ -5,7 +5,8 @@ autoscaling); the ingress routes each image and session to the replica that hold
 All model work runs on one compute thread, off the event loop so that the replica keeps accepting requests (clicks
 that arrive while a decoder pass runs form the next `@serve.batch`). One thread, because every thread that runs
 torch ops gets its own OpenMP team, and with more teams than cores OpenMP stops spinning between ops and sleeps:
-a click took 10-13 ms longer on a second thread (t config, 2 cores, 33 -> 46 ms float32, 24 -> 37 ms bfloat16).
+a bfloat16 click took 24 ms on the thread that built the model and 37 ms on a second one (t config, 2 cores);
+in the replica, 38 -> 26 ms with one thread.
 A propagating video goes one frame per task, so a click waits behind at most one frame.
 """
 
