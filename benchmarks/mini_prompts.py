@@ -23,12 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.mini_model import EVAL_SEED, centre  # noqa: E402
 from sam2.build_sam import build_sam2  # noqa: E402
 from sam2.data.synthetic import ClipSpec, generate_clip  # noqa: E402
+from sam2.evaluation.metrics import region_similarity  # noqa: E402
 from sam2.sam2_image_predictor import SAM2ImagePredictor  # noqa: E402
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
 def main() -> None:
@@ -48,9 +44,9 @@ def main() -> None:
             ys, xs = np.nonzero(gt)
             masks, _, _ = predictor.predict(box=np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]),
                                             multimask_output=False)
-            scores["box"].append(iou(masks[0] > 0, gt))
+            scores["box"].append(region_similarity(masks[0] > 0, gt))
             masks, ious, _ = predictor.predict(np.array([centre(gt)]), np.array([1]), multimask_output=True)
-            scores["click"].append(iou(masks[int(np.argmax(ious))] > 0, gt))
+            scores["click"].append(region_similarity(masks[int(np.argmax(ious))] > 0, gt))
     count = len(scores["box"])
     print(f"{args.checkpoint}: {args.frames} held-out frames, {count} objects; mean IoU "
           + ", ".join(f"{kind} {np.mean(values):.3f}" for kind, values in scores.items()))

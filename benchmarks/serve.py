@@ -100,6 +100,8 @@ def object_store_fetch(size_bytes: int, repeats: int = 5) -> float:
 
 def single_client(config: str, count: int) -> dict[str, list[float]]:
     """One client's clicks (all masks, best only) in float32 and bfloat16, on the proxy this process's Ray uses."""
+    from ray import serve
+
     from sam2.config import load_config
 
     size = load_config(config).image_size
@@ -115,8 +117,6 @@ def single_client(config: str, count: int) -> dict[str, list[float]]:
                 # the replica's own time per best-mask click (warm-up included, a few of 3 masks)
                 out[f"{precision}, in replica"] = [client.stats()[config]["predict_ms_p50"] / 1000]
                 out[f"{precision}, 3 masks"] = clicks(client, image_id, count, 0, size)
-            from ray import serve
-
             serve.delete(precision)  # one replica on the cores at a time
     return out
 

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sam2.evaluation.metrics import region_similarity
 from sam2.sam2_image_predictor import SAM2ImagePredictor
 from sam2.video_session import VideoSession
 from sam2_ray.replica import ModelSpec
@@ -163,11 +164,6 @@ def test_video_session_two_objects_stream_correct_close(app, local_model, tmp_pa
     assert error.value.status == 404
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.count_nonzero(a | b)
-    return 1.0 if union == 0 else np.count_nonzero(a & b) / union
-
-
 def test_bfloat16_replica_agrees_with_float32(bf16_app, image, tmp_path):
     model = ModelSpec(config=BUNDLED["config"], checkpoint=BUNDLED["checkpoint"]).build("cpu")
     predictor = SAM2ImagePredictor(model)
@@ -179,19 +175,20 @@ def test_bfloat16_replica_agrees_with_float32(bf16_app, image, tmp_path):
         assert client.stats()[BUNDLED["config"]]["dtype"] == "bfloat16"
         got = client.predict(image, points=[(100, 80)], labels=[1])
         masks, scores, _ = predictor.predict(np.array([[100, 80]]), np.array([1]))
-        agreement = [iou(g.mask, w.astype(bool)) for g, w in zip(got.masks, masks, strict=True)]
+        agreement = [region_similarity(g.mask, w.astype(bool)) for g, w in zip(got.masks, masks, strict=True)]
         print("bf16 vs fp32 click IoU", agreement)
         assert min(agreement) > 0.95, agreement
         assert [m.score for m in got.masks] == pytest.approx(scores.tolist(), abs=0.05)
         red = np.zeros(image.shape[:2], bool)
         red[40:120, 60:150] = True
-        assert iou(got.best_mask.mask, red) > 0.8  # the trained model finds the red box it was clicked on
+        assert region_similarity(got.best_mask.mask, red) > 0.8  # the trained model finds the red box it was clicked on
 
         with client.open_video(str(video)) as session:
             for target in (session, local):
                 target.add_points(0, 1, box=(35, 48, 68, 81))
             streamed, expected = list(session.propagate()), list(local.run())
-    tracked = [iou(got.masks[1], want.masks[0].numpy()) for got, want in zip(streamed, expected, strict=True)]
+    tracked = [region_similarity(got.masks[1], want.masks[0].numpy())
+               for got, want in zip(streamed, expected, strict=True)]
     print("bf16 vs fp32 video IoU", tracked)
     assert len(tracked) == 8 and min(tracked) > 0.9, tracked
 

@@ -36,6 +36,7 @@ from .video_sessions import VideoSessions
 class SAM2Model:
     def __init__(self, entry: ModelEntry, settings: ServeSettings) -> None:
         self.name = entry.id
+        self.precision = entry.precision
         self.device = assigned_device()
         # Ray sets OMP_NUM_THREADS to the replica's whole CPUs (1 below one); the count is per thread, so set it on
         # the compute thread: a replica holding 1.5 CPUs uses 2.
@@ -119,5 +120,5 @@ class SAM2Model:
     async def stats(self) -> dict:
         return {"model": self.name, "device": self.device, "pid": os.getpid(),
                 "replica": serve.get_replica_context().replica_id.unique_id, "sessions": len(self.videos),
-                "torch_threads": torch.get_num_threads(), "dtype": str(self.images.dtype).removeprefix("torch."),
+                "torch_threads": torch.get_num_threads(), "dtype": self.precision,
                 **self.images.stats()}

@@ -88,12 +88,11 @@ class VideoSessions:
         entry = self._idle(session_id)
         session = entry.session
         try:
-            if prompt.mask is not None:
-                mask = decode_rle(prompt.mask, session.frames.height, session.frames.width, "mask")
-                with autocast(self.model.device, self.dtype):
+            with autocast(self.model.device, self.dtype):
+                if prompt.mask is not None:
+                    mask = decode_rle(prompt.mask, session.frames.height, session.frames.width, "mask")
                     session.add_mask(prompt.frame_idx, prompt.obj_id, mask)
-            else:
-                with autocast(self.model.device, self.dtype):
+                else:
                     session.add_points(prompt.frame_idx, prompt.obj_id, points=prompt.points or None,
                                        labels=prompt.labels or None, box=prompt.box,
                                        clear_old_points=prompt.clear_old_points)
