@@ -4,7 +4,8 @@
         [--clips 200] [--frames 30] [--prompts click1 click3 box mask] [--workers 2] [--out outputs/mini_eval]
         [--sheet docs/mini_contact_sheet.png] [--log outputs/train/mini/log.jsonl --plot docs/mini_training.png]
 
-Clips come from seeds 10,000,000 on (training draws seeds below 200,000); prompts go on frame 0:
+Clips come from seeds 10,000,000 on (the shipped recipe's clips use seeds below 110,000 in the video stage
+and above 124,000,000 in the image stages); prompts go on frame 0:
 - click1: one positive click at the object's centre (the pixel farthest from its boundary);
 - click3: that click, then two corrections, each at the centre of the largest error region of
   the current frame-0 prediction (positive in a miss, negative in a spill), as an annotator would;

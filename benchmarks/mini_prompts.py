@@ -5,7 +5,7 @@ tracking.
     .venv/bin/python benchmarks/mini_prompts.py --checkpoint outputs/train/mini_images/last.pt [--frames 60]
 
 Each frame is a one-frame generated clip from the held-out seeds of `benchmarks/mini_model.py`
-(10,000,000 on; training draws seeds below 200,000); every object of at least 20 pixels on it is
+(10,000,000 on, which the shipped recipe's training never draws); every object of at least 20 pixels on it is
 prompted through `SAM2ImagePredictor` with its exact box (one mask out) and with one click at its
 centre (three out, the best-scored kept).
 """

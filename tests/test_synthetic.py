@@ -41,6 +41,18 @@ def test_masks_follow_the_pixels():
             assert np.abs(frame[outside].mean(axis=0) - inner).max() > 1.0
 
 
+def test_rendering_some_frames_gives_those_frames_of_the_whole_clip():
+    spec = ClipSpec(num_frames=12, height=64, width=96)
+    for seed in range(8):
+        whole = generate_clip(seed, spec)
+        for frames in ([5], [0, 3, 11], [2, 4, 6, 8]):
+            part = generate_clip(seed, spec, frames)
+            assert np.array_equal(part.frames, whole.frames[frames]) and np.array_equal(part.masks, whole.masks[frames])
+    for bad in ([], [3, 3], [4, 2], [12], [-1]):
+        with pytest.raises(ValueError, match="increasing indices"):
+            generate_clip(0, spec, bad)
+
+
 @pytest.mark.parametrize("knob, tag", [("p_exit", "exit_reentry"), ("p_occluder", "occlusion"),
                                        ("p_distractor", "distractors")])
 def test_each_difficulty_can_be_forced_and_is_tagged(knob, tag):

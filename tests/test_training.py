@@ -25,6 +25,7 @@ from sam2.training.init import align_prompt_attention
 from sam2.training.losses import LossWeights, actual_iou, dice_loss, focal_loss, step_loss
 from sam2.training.prompts import error_click, noisy_box
 from sam2.training.trainer import train
+from sam2.transforms import MEAN, STD
 from tests.support.models import micro_config, write_config_yaml
 from tests.support.paths import REPO
 from tests.support.ray_local import local_ray
@@ -202,6 +203,28 @@ def test_fine_tuning_on_a_users_davis_folders(tmp_path):
     assert images.shape == (4, 3, 128, 128) and targets.shape[:2] == (4, targets.shape[1]) and targets[0].any()
     train(_config(tmp_path, steps=2, data=data))
     assert (tmp_path / "run" / "last.pt").is_file()
+
+
+def test_a_training_clip_reads_only_its_own_frames_of_a_long_video(tmp_path, monkeypatch):
+    """Frame t of the video is grey level 5t with one square object: the clip's frames must be consecutive
+    picks at one stride, and only they (and their annotations) may be opened."""
+    frames = np.repeat(np.arange(0, 200, 5, dtype=np.uint8)[:, None, None, None], 3, axis=3) * np.ones(
+        (1, 32, 48, 3), np.uint8)
+    masks = np.zeros((40, 1, 32, 48), bool)
+    masks[:, 0, 8:24, 10:30] = True
+    davis.write_video(tmp_path, "long", frames, masks)
+    opened = []
+    real_open = davis.Image.open
+    monkeypatch.setattr(davis.Image, "open", lambda path, *a, **k: opened.append(path) or real_open(path, *a, **k))
+    data = dataclasses.replace(SMALL_DATA, source=str(tmp_path), hflip=0.0, colour_jitter=0.0, max_stride=3)
+    sampler = ClipSampler(data, 64)
+    for seed in range(6):
+        opened.clear()
+        images, targets = sampler.sample(seed)
+        assert len(opened) == 2 * 4 and targets.all(dim=0).any()  # 4 JPEGs and their 4 PNGs
+        grey = (images[:, 0].mean(dim=(1, 2)) * STD[0] + MEAN[0]) * 255 / 5  # ~ the frame index
+        steps = torch.diff(grey.round())
+        assert steps.min() == steps.max() and 1 <= steps[0] <= 3, grey
 
 
 def test_shipped_training_config_reads_and_unknown_keys_are_refused(tmp_path):

@@ -4,6 +4,7 @@ VOS tools read and write, and the one users bring their own data in for fine-tun
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -64,20 +65,30 @@ def read_label_png(path: str | Path) -> np.ndarray:
     return np.asarray(image if image.mode in ("P", "L") else image.convert("L"))
 
 
-def read_video(root: str | Path, name: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """-> frames T x H x W x 3 uint8, masks T x N x H x W bool, object ids. Frames without an
-    annotation PNG get empty masks."""
+def frame_paths(root: str | Path, name: str) -> list[Path]:
+    """A video's frame files in order."""
+    paths = sorted((Path(root) / "JPEGImages" / name).glob("*.jpg"))
+    if not paths:
+        raise ValueError(f"no frames in {Path(root) / 'JPEGImages' / name}")
+    return paths
+
+
+def read_video(root: str | Path, name: str, frames: Sequence[int] | None = None,
+               paths: list[Path] | None = None) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """-> frames T x H x W x 3 uint8, masks T x N x H x W bool, object ids (those on the frames read).
+    `frames`: read only these indices (a training clip out of a long video); `paths`: the video's
+    `frame_paths`, when the caller has them. Frames without an annotation PNG get empty masks."""
     root = Path(root)
-    frame_paths = sorted((root / "JPEGImages" / name).glob("*.jpg"))
-    if not frame_paths:
-        raise ValueError(f"no frames in {root / 'JPEGImages' / name}")
-    frames = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in frame_paths])
-    labels = np.zeros(frames.shape[:3], np.uint8)
-    for t, p in enumerate(frame_paths):
+    chosen = paths if paths is not None else frame_paths(root, name)
+    if frames is not None:
+        chosen = [chosen[int(t)] for t in frames]
+    images = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in chosen])
+    labels = np.zeros(images.shape[:3], np.uint8)
+    for t, p in enumerate(chosen):
         png = root / "Annotations" / name / f"{p.stem}.png"
         if png.is_file():
             labels[t] = read_label_png(png)
     obj_ids = [int(i) for i in np.unique(labels) if i != 0]
     masks = np.stack([labels == i for i in obj_ids], axis=1) if obj_ids else np.zeros((*labels.shape[:1], 0,
                                                                                        *labels.shape[1:]), bool)
-    return frames, masks, obj_ids
+    return images, masks, obj_ids

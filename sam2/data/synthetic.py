@@ -9,6 +9,7 @@ generator feeds training, J&F evaluation, tests and demos alike.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -219,18 +220,50 @@ def _occluder(rng: np.random.Generator, h: int, w: int, num_frames: int) -> _Thi
     return _Thing("bar", np.array([thickness]), colour, colour, "solid", 1.0, size, path)
 
 
-def generate_clip(seed: int, spec: ClipSpec = ClipSpec()) -> Clip:
+def generate_clip(seed: int, spec: ClipSpec = ClipSpec(), frames: Sequence[int] | None = None) -> Clip:
     """One clip; the same seed and spec always give the same pixels and masks. Every object is
-    clearly visible on frame 0 (at least half of it and 30 pixels), where prompts go."""
+    clearly visible on frame 0 (at least half of it and 30 pixels), where prompts go.
+
+    `frames`: render only these increasing frame indices, e.g. a training clip of 8 frames out of 24
+    or the image stage's single frame. Each frame is the same whichever others are rendered (its
+    pixel noise has its own seed); the tags describe the frames rendered."""
+    times = list(range(spec.num_frames)) if frames is None else [int(t) for t in frames]
+    if not times or times != sorted(set(times)) or times[0] < 0 or times[-1] >= spec.num_frames:
+        raise ValueError(f"frames must be increasing indices in [0, {spec.num_frames}), not {frames}")
     rng = np.random.default_rng(seed)
-    for _ in range(50):
-        clip = _attempt(rng, spec)
-        if clip is not None:
-            return clip
+    for attempt in range(50):
+        scene = _scene(rng, spec)
+
+        def render(t: int) -> _Frame:
+            return _render(scene, t, spec, np.random.default_rng([seed, attempt, t]))
+
+        first = render(0)
+        visible = first.masks.sum(axis=(1, 2))
+        if np.any(visible < np.maximum(0.5 * first.full_area, 30)):
+            continue
+        rendered = [first if t == 0 else render(t) for t in times]
+        return _clip(rendered, scene)
     raise ValueError(f"no clip with every object visible on frame 0 for seed {seed} and {spec}")
 
 
-def _attempt(rng: np.random.Generator, spec: ClipSpec) -> Clip | None:
+@dataclass
+class _Scene:
+    """Everything a clip's frames share: the background and what moves over it, back to front."""
+
+    background: np.ndarray  # H x W x 3 float
+    layers: list[tuple[str, int, _Thing]]  # (kind, object index or -1, thing)
+    num_objects: int
+    distractors: bool
+
+
+@dataclass
+class _Frame:
+    image: np.ndarray  # H x W x 3 uint8
+    masks: np.ndarray  # N x H x W bool, visible parts
+    full_area: np.ndarray  # N, pixels of each object on screen, hidden parts included
+
+
+def _scene(rng: np.random.Generator, spec: ClipSpec) -> _Scene:
     h, w, n_t = spec.height, spec.width, spec.num_frames
     background = _background(rng, h, w)
     for _ in range(int(rng.integers(0, spec.clutter + 1))):  # static clutter, part of the background
@@ -248,32 +281,37 @@ def _attempt(rng: np.random.Generator, spec: ClipSpec) -> Clip | None:
     # Painter's order: distractors and objects interleaved at random depths, occluders in front.
     layers = [("obj", i, o) for i, o in enumerate(objects)] + [("distractor", -1, d) for d in distractors]
     layers = [layers[i] for i in rng.permutation(len(layers))] + [("occluder", -1, o) for o in occluders]
-    frames = np.empty((n_t, h, w, 3), np.uint8)
-    masks = np.zeros((n_t, num_objects, h, w), bool)
-    full_area = np.zeros((n_t, num_objects))
-    for t in range(n_t):
-        img = background.copy()
-        for kind, index, thing in layers:
-            drawn = _bar(thing, t, h, w) if kind == "occluder" else _draw(thing, float(t), h, w, rng)
-            if drawn is None:
-                continue
-            inside, colours, box = drawn
-            img[box][inside] = colours
-            masks[t, :, box[0], box[1]] &= ~inside  # whatever is drawn on top hides what is below
-            if kind == "obj":
-                masks[t, index, box[0], box[1]] |= inside
-                full_area[t, index] = inside.sum()
-        img += rng.normal(0, 3, img.shape)  # sensor noise
-        frames[t] = np.clip(img, 0, 255).astype(np.uint8)
+    return _Scene(background, layers, num_objects, bool(distractors))
+
+
+def _render(scene: _Scene, t: int, spec: ClipSpec, rng: np.random.Generator) -> _Frame:
+    h, w = spec.height, spec.width
+    img = scene.background.copy()
+    masks = np.zeros((scene.num_objects, h, w), bool)
+    full_area = np.zeros(scene.num_objects)
+    for kind, index, thing in scene.layers:
+        drawn = _bar(thing, t, h, w) if kind == "occluder" else _draw(thing, float(t), h, w, rng)
+        if drawn is None:
+            continue
+        inside, colours, box = drawn
+        img[box][inside] = colours
+        masks[:, box[0], box[1]] &= ~inside  # whatever is drawn on top hides what is below
+        if kind == "obj":
+            masks[index, box[0], box[1]] |= inside
+            full_area[index] = inside.sum()
+    img += rng.normal(0, 3, img.shape)  # sensor noise
+    return _Frame(np.clip(img, 0, 255).astype(np.uint8), masks, full_area)
+
+
+def _clip(rendered: list[_Frame], scene: _Scene) -> Clip:
+    masks = np.stack([f.masks for f in rendered])
+    full_area = np.stack([f.full_area for f in rendered])
     visible = masks.sum(axis=(2, 3))
-    if np.any(visible[0] < np.maximum(0.5 * full_area[0], 30)):
-        return None
     on_screen = full_area > 0
-    reentry = any(_reappears(on_screen[:, i]) for i in range(num_objects))
-    occluded = bool(np.any((full_area > 0) & (visible < 0.5 * full_area)))
-    tags = {"occlusion": occluded, "exit_reentry": reentry, "distractors": bool(distractors),
-            "num_objects": num_objects}
-    return Clip(frames, masks, list(range(1, num_objects + 1)), tags)
+    tags = {"occlusion": bool(np.any(on_screen & (visible < 0.5 * full_area))),
+            "exit_reentry": any(_reappears(on_screen[:, i]) for i in range(scene.num_objects)),
+            "distractors": scene.distractors, "num_objects": scene.num_objects}
+    return Clip(np.stack([f.image for f in rendered]), masks, list(range(1, scene.num_objects + 1)), tags)
 
 
 def _bar(thing: _Thing, t: int, h: int, w: int):

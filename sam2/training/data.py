@@ -37,17 +37,32 @@ class ClipSampler:
         self.image_size = image_size
 
     @cached_property
-    def _videos(self) -> list[str]:
+    def _videos(self) -> list[tuple[str, list]]:
+        """(name, frame paths) of each DAVIS-style video, listed once."""
         names = davis.video_names(self.settings.source)
         if not names:
             raise ValueError(f"no videos under {self.settings.source}/JPEGImages")
-        return names
+        return [(name, davis.frame_paths(self.settings.source, name)) for name in names]
 
-    def _video(self, rng: np.random.Generator, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    def _frames(self, length: int, rng: np.random.Generator) -> np.ndarray:
+        """Indices of a clip's frames in a video of `length`: every 1..max_stride frames from a random start."""
+        s = self.settings
+        stride = int(rng.integers(1, s.max_stride + 1))
+        span = (s.frames - 1) * stride + 1
+        if length < span:
+            stride, span = 1, min(s.frames, length)
+        start = int(rng.integers(0, length - span + 1))
+        return np.arange(start, start + span, stride)
+
+    def _clip(self, rng: np.random.Generator, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Only the clip's frames are rendered or read, not the whole video (a DAVIS video is ~80 frames, an
+        SA-V one hundreds; the image stage keeps one frame of 24)."""
         if self.settings.source == "synthetic":
-            clip = generate_clip(seed, self.settings.synthetic)
+            spec = self.settings.synthetic
+            clip = generate_clip(seed, spec, self._frames(spec.num_frames, rng))
             return clip.frames, clip.masks
-        frames, masks, _ = davis.read_video(self.settings.source, self._videos[int(rng.integers(len(self._videos)))])
+        name, paths = self._videos[int(rng.integers(len(self._videos)))]
+        frames, masks, _ = davis.read_video(self.settings.source, name, self._frames(len(paths), rng), paths)
         return frames, masks
 
     def sample(self, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,20 +71,14 @@ class ClipSampler:
         s = self.settings
         rng = np.random.default_rng(seed)
         for attempt in range(20):
-            frames, masks = self._video(rng, seed * 31 + attempt)
-            stride = int(rng.integers(1, s.max_stride + 1))
-            span = (s.frames - 1) * stride + 1
-            if len(frames) < span:
-                stride, span = 1, min(s.frames, len(frames))
-            start = int(rng.integers(0, len(frames) - span + 1))
-            index = np.arange(start, start + span, stride)
-            visible = np.flatnonzero(masks[index[0]].reshape(masks.shape[1], -1).sum(-1) >= 20)
+            frames, masks = self._clip(rng, seed * 31 + attempt)
+            visible = np.flatnonzero(masks[0].reshape(masks.shape[1], -1).sum(-1) >= 20)
             if len(visible):
                 break
         else:
             raise ValueError(f"no clip with a visible object in 20 tries (source {s.source})")
         chosen = rng.choice(visible, min(s.max_objects, len(visible)), replace=False)
-        frames, masks = frames[index], masks[index][:, chosen]
+        masks = masks[:, chosen]
         if rng.random() < s.hflip:
             frames, masks = frames[:, :, ::-1], masks[..., ::-1]
         images = torch.stack([self.transforms.to_model_input(f) for f in frames])
