@@ -232,16 +232,12 @@ def generate_clip(seed: int, spec: ClipSpec = ClipSpec(), frames: Sequence[int] 
         raise ValueError(f"frames must be increasing indices in [0, {spec.num_frames}), not {frames}")
     rng = np.random.default_rng(seed)
     for attempt in range(50):
-        scene = _scene(rng, spec)
-
-        def render(t: int) -> _Frame:
-            return _render(scene, t, spec, np.random.default_rng([seed, attempt, t]))
-
-        first = render(0)
+        scene = _scene(rng, spec, (seed, attempt))
+        first = _render(scene, 0, spec)
         visible = first.masks.sum(axis=(1, 2))
         if np.any(visible < np.maximum(0.5 * first.full_area, 30)):
             continue
-        rendered = [first if t == 0 else render(t) for t in times]
+        rendered = [first if t == 0 else _render(scene, t, spec) for t in times]
         return _clip(rendered, scene)
     raise ValueError(f"no clip with every object visible on frame 0 for seed {seed} and {spec}")
 
@@ -254,6 +250,7 @@ class _Scene:
     layers: list[tuple[str, int, _Thing]]  # (kind, object index or -1, thing)
     num_objects: int
     distractors: bool
+    noise_seed: tuple[int, int]  # (clip seed, attempt): with the frame index, seeds a frame's pixel noise
 
 
 @dataclass
@@ -263,7 +260,7 @@ class _Frame:
     full_area: np.ndarray  # N, pixels of each object on screen, hidden parts included
 
 
-def _scene(rng: np.random.Generator, spec: ClipSpec) -> _Scene:
+def _scene(rng: np.random.Generator, spec: ClipSpec, noise_seed: tuple[int, int]) -> _Scene:
     h, w, n_t = spec.height, spec.width, spec.num_frames
     background = _background(rng, h, w)
     for _ in range(int(rng.integers(0, spec.clutter + 1))):  # static clutter, part of the background
@@ -281,11 +278,12 @@ def _scene(rng: np.random.Generator, spec: ClipSpec) -> _Scene:
     # Painter's order: distractors and objects interleaved at random depths, occluders in front.
     layers = [("obj", i, o) for i, o in enumerate(objects)] + [("distractor", -1, d) for d in distractors]
     layers = [layers[i] for i in rng.permutation(len(layers))] + [("occluder", -1, o) for o in occluders]
-    return _Scene(background, layers, num_objects, bool(distractors))
+    return _Scene(background, layers, num_objects, bool(distractors), noise_seed)
 
 
-def _render(scene: _Scene, t: int, spec: ClipSpec, rng: np.random.Generator) -> _Frame:
+def _render(scene: _Scene, t: int, spec: ClipSpec) -> _Frame:
     h, w = spec.height, spec.width
+    rng = np.random.default_rng([*scene.noise_seed, t])
     img = scene.background.copy()
     masks = np.zeros((scene.num_objects, h, w), bool)
     full_area = np.zeros(scene.num_objects)

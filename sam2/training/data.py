@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -37,7 +38,7 @@ class ClipSampler:
         self.image_size = image_size
 
     @cached_property
-    def _videos(self) -> list[tuple[str, list]]:
+    def _videos(self) -> list[tuple[str, list[Path]]]:
         """(name, frame paths) of each DAVIS-style video, listed once."""
         names = davis.video_names(self.settings.source)
         if not names:
