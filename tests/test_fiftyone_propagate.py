@@ -72,7 +72,8 @@ def test_keyframes_0_and_40_of_a_sparse_video_give_the_store_masklets_on_every_f
     assert sorted(sample.frames.keys()) == list(range(1, 49))
     assert [fn for fn, f in sample.frames.items() if f["prompts"] is not None] == [1, 41]
     _assert_labels_equal_store(sample, "sam2", masklets, video_id, 96, 64)
-    seg = sample.frames[41]["sam2_seg"].mask
+    shown = min(r.frame_idx for r in rows if r.area > 0)  # random weights: not every frame has a mask
+    seg = sample.frames[shown + 1]["sam2_seg"].mask
     assert seg.shape == (64, 96) and set(np.unique(seg)) <= {0, *clip.obj_ids}
     assert dataset.distinct("frames.sam2.detections.label") == ["thing"]  # the prompts' class
 
