@@ -44,11 +44,7 @@ def stage_speed(stage: str, steps: int) -> tuple[float, float]:
     for step in range(steps + 2):
         rng = np.random.default_rng(step)
         start = time.perf_counter()
-        if config.stage == "image":
-            loss = trainer.images_loss(model, sampler, step, config, rng)
-        else:
-            images, targets = sampler.sample(step)
-            loss = trainer.clip_loss(model, images, targets, config, rng)
+        loss = trainer.stage_loss(model, sampler, step, config, rng)
         optimizer.zero_grad()
         loss.total(config.loss).backward()
         optimizer.step()

@@ -208,8 +208,7 @@ def test_fine_tuning_on_a_users_davis_folders(tmp_path):
 def test_a_training_clip_reads_only_its_own_frames_of_a_long_video(tmp_path, monkeypatch):
     """Frame t of the video is grey level 5t with one square object: the clip's frames must be consecutive
     picks at one stride, and only they (and their annotations) may be opened."""
-    frames = np.repeat(np.arange(0, 200, 5, dtype=np.uint8)[:, None, None, None], 3, axis=3) * np.ones(
-        (1, 32, 48, 3), np.uint8)
+    frames = np.broadcast_to(np.arange(0, 200, 5, dtype=np.uint8)[:, None, None, None], (40, 32, 48, 3))
     masks = np.zeros((40, 1, 32, 48), bool)
     masks[:, 0, 8:24, 10:30] = True
     davis.write_video(tmp_path, "long", frames, masks)

@@ -110,6 +110,15 @@ def images_loss(model: SAM2Base, sampler: ClipSampler, seed: int, config: TrainC
     return _summed(pairs, config) / sum(target.shape[0] for _, target in pairs)
 
 
+def stage_loss(model: SAM2Base, sampler: ClipSampler, seed: int, config: TrainConfig,
+               rng: np.random.Generator) -> StepLoss:
+    """One optimiser step's loss for the config's stage, on data sampled from `seed`."""
+    if config.stage == "image":
+        return images_loss(model, sampler, seed, config, rng)
+    images, targets = sampler.sample(seed)
+    return clip_loss(model, images.to(model.device), targets.to(model.device), config, rng)
+
+
 def save_checkpoint(path: Path, model: SAM2Base, optimizer: torch.optim.Optimizer, step: int,
                     config: TrainConfig) -> None:
     tmp = path.with_suffix(".tmp")
@@ -143,11 +152,7 @@ def train(config: TrainConfig, device: str | torch.device = "cpu", report=None) 
     for step in range(start, config.steps):
         clip_seed = config.seed * 1_000_003 + step * world + rank  # each worker its own clips
         rng = np.random.default_rng(clip_seed)
-        if config.stage == "image":
-            loss = images_loss(model, sampler, clip_seed, config, rng)
-        else:
-            images, targets = sampler.sample(clip_seed)
-            loss = clip_loss(model, images.to(device), targets.to(device), config, rng)
+        loss = stage_loss(model, sampler, clip_seed, config, rng)
         total = loss.total(config.loss)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
