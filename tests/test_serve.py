@@ -1,10 +1,14 @@
 """The Serve app end to end on a real local Ray Serve: image clicks and refinement equal to the in-process
 predictor, batched concurrent clicks, video sessions (two objects, streamed propagation, a correction, close,
-the session bound and idle expiry), several models behind one app, auth, body limits, and the OpenAPI schema."""
+the session bound and idle expiry), several models behind one app, auth, body limits, photos larger than a gRPC
+message, malformed media paths, and the OpenAPI schema."""
 
 from __future__ import annotations
 
 import base64
+import io
+import os
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,10 +17,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from sam2.evaluation.metrics import region_similarity
 from sam2.sam2_image_predictor import SAM2ImagePredictor
 from sam2.video_session import VideoSession
+from sam2_ray import rle
 from sam2_ray.replica import ModelSpec
 from sam2_ray.serve.client import SAM2Client
 from sam2_ray.serve.errors import RequestError
@@ -258,11 +264,40 @@ def test_auth_on_refuses_missing_and_wrong_credentials(strict_app, image):
         assert client.predict(image, points=[(10, 10)], labels=[1]).masks
 
 
-def test_oversized_bodies_get_413(strict_app):
+def test_a_photo_larger_than_a_grpc_message_embeds_and_takes_clicks(app):
+    """Serve's gRPC between replicas refuses messages over 4 MiB; limits.max_request_mb (32 here) is the limit."""
+    noise = np.random.default_rng(1).integers(0, 256, (1920, 2304, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, format="PNG", compress_level=1)
+    photo = buffer.getvalue()
+    assert len(photo) > 10 * 2**20
+    with SAM2Client(app) as client:
+        embedded = client.embed(photo)  # the file's bytes as the body
+        assert (embedded.width, embedded.height, embedded.cached) == (2304, 1920, False)
+        click = client.predict(photo, points=[(1200, 900)], labels=[1])  # by content hash
+        assert click.image_id == embedded.image_id and click.best_mask.mask.shape == (1920, 2304)
+        as_json = client._call("POST", "/images/embed", {"image": base64.b64encode(photo).decode()})
+        assert as_json["image_id"] == embedded.image_id and as_json["cached"]
+
+        checkerboard = np.indices((1920, 2304)).sum(0) % 2 == 1  # one RLE character per pixel
+        assert len(rle.encode(checkerboard)) > 4 * 2**20
+        refined = client.predict(embedded.image_id, points=[(1200, 900)], labels=[1], mask_input=checkerboard,
+                                 multimask_output=False)
+        assert len(refined.masks) == 1
+
+
+def test_oversized_bodies_get_413(strict_app, tmp_path):
     body = {"image": "A" * (700 * 1024)}
     with httpx.Client(base_url=strict_app, timeout=60, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
         response = http.post("/images/embed", json=body)
-        assert response.status_code == 413 and "limit" in response.json()["detail"]
+        assert response.status_code == 413 and "limit of 0.5 MiB" in response.json()["detail"]
+        response = http.post("/images/embed", content=b"x" * (700 * 1024),
+                             headers={"Content-Type": "application/octet-stream"})
+        assert response.status_code == 413 and "max_request_mb" in response.json()["detail"]
+        big = tmp_path / "big.png"
+        big.write_bytes(b"x" * (700 * 1024))
+        response = http.post("/images/embed", json={"uri": str(big)})
+        assert response.status_code == 413 and "big.png" in response.json()["detail"]
 
         def chunks():  # no Content-Length: counted as it arrives
             for _ in range(8):
@@ -284,6 +319,66 @@ def test_evicted_embedding_is_a_404_the_client_recovers_from(app, image):
             client.predict(image_id, points=[(10, 10)], labels=[1])
         assert error.value.status == 404 and error.value.code == "embedding_missing"
         assert client.predict(image, points=[(10, 10)], labels=[1]).masks  # re-embeds by itself
+
+
+@pytest.fixture(scope="module")
+def odd_paths(tmp_path_factory) -> dict[str, str]:
+    """Paths that exist but are no media file: a folder, a FIFO, a socket, a symlink loop, a file of junk."""
+    root = tmp_path_factory.mktemp("odd")
+    (root / "junk.bin").write_bytes(b"neither an image nor a video")
+    os.mkfifo(root / "fifo")
+    (root / "loop").symlink_to(root / "loop2")
+    (root / "loop2").symlink_to(root / "loop")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(root / "sock"))
+    sock.close()
+    return {"folder": str(root), "fifo": str(root / "fifo"), "loop": str(root / "loop"), "socket": str(root / "sock"),
+            "junk": str(root / "junk.bin")}
+
+
+MALFORMED_PATHS = [  # (uri or a key of odd_paths, status, words the detail must hold)
+    ("/tmp/a\x00b.png", 422, "NUL byte"),
+    ("file:///tmp/a%00b.png", 422, "NUL byte"),
+    ("/tmp/" + "a" * 300 + ".png", 422, "too long"),
+    ("file:///tmp/%ff.png", 422, "not UTF-8"),
+    ("file://elsewhere/tmp/a.png", 422, "host 'elsewhere'"),
+    ("~no-such-user-here/a.png", 422, "home directory"),
+    ("/dev/zero", 422, "character device"),
+    ("fifo", 422, "a FIFO"),
+    ("socket", 422, "a socket"),
+    ("loop", 422, "loop"),
+    ("/no/such/file.png", 404, "no such file"),
+    ("s3://bucket/a.png", 422, "unsupported URI scheme"),
+]
+
+
+@pytest.mark.parametrize(("uri", "status", "words"), MALFORMED_PATHS, ids=lambda v: repr(v)[:24])
+def test_malformed_media_paths_get_a_4xx_naming_the_problem(app, odd_paths, uri, status, words):
+    uri = odd_paths.get(uri, uri)
+    with httpx.Client(base_url=app, timeout=60) as http:
+        for route in ("/images/embed", "/videos/sessions"):
+            response = http.post(route, json={"uri": uri})
+            assert response.status_code == status, (route, response.text)
+            assert words in response.json()["detail"], (route, response.text)
+
+
+def test_a_folder_is_a_frame_folder_for_videos_but_no_image(app, odd_paths):
+    with httpx.Client(base_url=app, timeout=60) as http:
+        image = http.post("/images/embed", json={"uri": odd_paths["folder"]})
+        video = http.post("/videos/sessions", json={"uri": odd_paths["folder"]})
+    assert image.status_code == 422 and "is a folder: give a file" in image.json()["detail"]
+    assert video.status_code == 422 and "no .jpg/.jpeg/.png frames" in video.json()["detail"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_an_unreadable_file_is_a_403(app, tmp_path):
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"x")
+    secret.chmod(0)
+    with httpx.Client(base_url=app, timeout=60) as http:
+        for route in ("/images/embed", "/videos/sessions"):
+            response = http.post(route, json={"uri": str(secret)})
+            assert response.status_code == 403 and "permission" in response.json()["detail"], response.text
 
 
 def test_openapi_schema_lists_the_routes(app):
@@ -311,9 +406,21 @@ def _mutated(base: dict) -> st.SearchStrategy:
         st.dictionaries(st.text(max_size=6), JSON, max_size=1))
 
 
+def _paths(odd_paths: dict[str, str]) -> st.SearchStrategy:
+    """Media paths, all unusable (a valid video would open a session and fill the replica): NUL bytes, overlong
+    names, percent escapes (UTF-8 or not), devices, FIFOs, folders, loops, other schemes and hosts."""
+    pieces = st.sampled_from(["\x00", "%00", "%ff", "%c3%a9", "%", "/", "..", "~", "a" * 300, ":", "?x", "#",
+                              "é", "\n", " "])
+    starts = st.sampled_from(["", "/", "file://", "file:///", "file://host/", "file://localhost/", "~", "s3://",
+                              "/dev/zero", "/dev/null", "/proc/self/mem", *odd_paths.values()])
+    tail = st.lists(pieces | st.text(max_size=6), max_size=4).map("".join)
+    return st.builds(lambda start, rest: (start + rest)[:4096] or "/", starts, tail)
+
+
 @pytest.fixture(scope="module")
-def fuzz_targets(app, image, tmp_path_factory):
+def fuzz_targets(app, image, tmp_path_factory, odd_paths):
     video = write_mp4(make_clip(4, 64, 64, num_objects=1).frames, tmp_path_factory.mktemp("fuzz") / "v.mp4")
+    paths = _paths(odd_paths)
     with SAM2Client(app) as client:
         image_id = client.embed(image).image_id
         session = client.open_video(str(video)).session_id
@@ -329,7 +436,9 @@ def fuzz_targets(app, image, tmp_path_factory):
             ("POST", f"/videos/sessions/{session}/propagate", _mutated({"backward": False, "max_frames": 2})),
             *[("GET", f"/videos/sessions/{s}", st.none()) for s in sessions],
             ("DELETE", f"/videos/sessions/{sessions[1]}/objects/7", st.none()),
-            ("POST", "/images/predict", JSON), ("POST", "/videos/sessions", JSON)]
+            ("POST", "/images/predict", JSON), ("POST", "/videos/sessions", JSON),
+            ("POST", "/images/embed", st.fixed_dictionaries({"uri": paths})),
+            ("POST", "/videos/sessions", st.fixed_dictionaries({"uri": paths}))]
 
 
 def test_fuzzed_requests_get_4xx_or_2xx_and_the_server_stays_healthy(app, image, fuzz_targets):

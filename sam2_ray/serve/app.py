@@ -3,7 +3,9 @@
 
     GET    /health                                   liveness, no auth (Label Studio polls it)
     GET    /models                                   the models behind the app
-    POST   /images/embed                             image -> image_id (content hash); embedding cached
+    POST   /images/embed                             image -> image_id (content hash); embedding cached. The body:
+                                                     the file's bytes (application/octet-stream or image/*,
+                                                     ?model=...), or JSON {image: base64 | uri: path, model}
     POST   /images/predict                           points / box / mask prompts on an embedded image -> masks
     POST   /videos/sessions                          open a session on a video URI
     GET    /videos/sessions/{id}                     its frames, size, objects
@@ -24,10 +26,11 @@ state: image requests are routed by the image's content hash, video requests by 
 import asyncio
 import uuid
 
-from fastapi import FastAPI, Path, Request
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.params import Depends
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import ValidationError
 from ray import serve
 from ray.exceptions import RayActorError
 from ray.serve.config import RequestRouterConfig
@@ -40,7 +43,7 @@ from .auth import Authenticator
 from .errors import RequestError
 from .media import image_bytes, image_id
 from .model_replica import SAM2Model
-from .routing import SessionAffinityRouter
+from .routing import SessionAffinityRouter, routed
 from .schemas import (
     SESSION_ID,
     EmbedRequest,
@@ -98,7 +101,10 @@ class BodySizeLimit:
 
     @staticmethod
     async def _reject(scope, send, limit: int) -> None:
-        response = JSONResponse({"detail": f"request body larger than this server's limit of {limit} bytes"}, 413)
+        response = JSONResponse({"detail": f"request body larger than this server's limit of {limit / 2**20:g} MiB "
+                                           "(limits.max_request_mb); an image sent as base64 JSON is a third larger "
+                                           "than its file: POST the file's bytes (Content-Type: "
+                                           "application/octet-stream)"}, 413)
         await response(scope, None, send)
 
 
@@ -128,12 +134,28 @@ async def _internal(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"internal error ({type(error).__name__}); see the server log"}, 500)
 
 
+EMBED_BODY = {"requestBody": {"required": True, "content": {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    "image/*": {"schema": {"type": "string", "format": "binary"}},
+    "application/json": {"schema": EmbedRequest.model_json_schema()}}}}
+
+
+def _embed_request(raw: bytes) -> EmbedRequest:
+    """A JSON body -> EmbedRequest, with FastAPI's 422 (the route reads the body itself, to take raw uploads)."""
+    try:
+        return EmbedRequest.model_validate_json(raw)
+    except ValidationError as error:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in error.errors()]) from None
+
+
 def authorize(request: Request) -> None:
     request.app.state.authenticator.check(request.headers.get("authorization"))
 
 
 AUTH = [Depends(authorize)]
 SessionId = Path(pattern=SESSION_ID, description="as returned by POST /videos/sessions")
+UploadModel = Query(None, min_length=1, max_length=128, description="the model, for a raw upload (JSON bodies name "
+                                                                    "it in the body); default: the app's default")
 
 
 @serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=256)
@@ -157,14 +179,14 @@ class SAM2Ingress:
             raise RequestError(422, f"unknown model {name!r}; this server has {self.names}")
         return name
 
-    def _route(self, name: str, key: str) -> DeploymentHandle:
-        return self.models[name].options(session_id=key)
+    def _route(self, name: str, key: str, upload: bool = False) -> DeploymentHandle:
+        return routed(self.models[name], key, upload)
 
-    def _session(self, session_id: str) -> DeploymentHandle:
+    def _session(self, session_id: str, upload: bool = False) -> DeploymentHandle:
         index = int(session_id.split("-")[0])
         if index >= len(self.names):
             raise RequestError(404, f"unknown video session {session_id}")
-        return self._route(self.names[index], session_id)
+        return self._route(self.names[index], session_id, upload)
 
     # ------------------------------------------------------------------------------------------------ status
     @api.get("/health")
@@ -183,16 +205,32 @@ class SAM2Ingress:
         return {name: await handle.stats.remote() for name, handle in self.models.items()}
 
     # ------------------------------------------------------------------------------------------------ images
-    @api.post("/images/embed", response_model=ImageInfo, dependencies=AUTH)
-    async def embed(self, body: EmbedRequest) -> dict:
-        name = self._name(body.model)
-        data = await asyncio.to_thread(image_bytes, body.image, body.uri, self.settings.limits.media_root)
-        key = image_id(data)
-        return await self._route(name, key).embed.remote(key, data)
+    @api.post("/images/embed", response_model=ImageInfo, dependencies=AUTH, openapi_extra=EMBED_BODY)
+    async def embed(self, request: Request, model: str | None = UploadModel) -> dict:
+        """The image's bytes as the body, or JSON (EmbedRequest). Raw is the efficient way for large images: no
+        base64 (a third larger, counted against limits.max_request_mb) and no JSON parse of megabytes."""
+        kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if kind == "application/octet-stream" or kind.startswith("image/"):
+            name = self._name(model)
+            data = await request.body()
+            if not data:
+                raise RequestError(422, "the body is empty: send the image file's bytes")
+        elif kind == "application/json" or kind.endswith("+json"):
+            if model is not None:
+                raise RequestError(422, "with a JSON body, give `model` in the body, not in the query")
+            body = _embed_request(await request.body())
+            name = self._name(body.model)
+            data = await asyncio.to_thread(image_bytes, body.image, body.uri, self.settings.limits.media_root,
+                                           request.app.state.max_body_bytes)
+        else:
+            raise RequestError(415, f"unsupported Content-Type {kind!r}: send the image file's bytes "
+                                    "(application/octet-stream or image/*) or JSON (application/json)")
+        key = await asyncio.to_thread(image_id, data)  # sha256 of 30 MB: ~30 ms, off the event loop
+        return await self._route(name, key, upload=True).embed.remote(key, data)
 
     @api.post("/images/predict", response_model=Prediction, response_model_exclude_none=True, dependencies=AUTH)
     async def predict(self, body: PredictRequest) -> dict:
-        return await self._route(self._name(body.model), body.image_id).predict.remote(body)
+        return await self._route(self._name(body.model), body.image_id, body.uploads_mask).predict.remote(body)
 
     # ------------------------------------------------------------------------------------------------- video
     @api.post("/videos/sessions", response_model=SessionInfo, status_code=201, dependencies=AUTH)
@@ -213,7 +251,7 @@ class SAM2Ingress:
 
     @api.post("/videos/sessions/{session_id}/prompts", response_model=SessionInfo, dependencies=AUTH)
     async def add_prompt(self, body: VideoPrompt, session_id: str = SessionId) -> dict:
-        return await self._session(session_id).add_prompt.remote(session_id, body)
+        return await self._session(session_id, upload=body.mask is not None).add_prompt.remote(session_id, body)
 
     @api.delete("/videos/sessions/{session_id}/objects/{obj_id}", response_model=SessionInfo, dependencies=AUTH)
     async def remove_object(self, obj_id: int, session_id: str = SessionId) -> dict:

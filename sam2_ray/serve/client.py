@@ -83,6 +83,10 @@ class FrameMasks:
     ious: dict[int, float] = field(default_factory=dict)  # obj_id -> the model's predicted IoU of the mask
 
 
+def _embedded(info: dict) -> EmbeddedImage:
+    return EmbeddedImage(info["image_id"], info["model"], info["width"], info["height"], info["cached"])
+
+
 def _mask(body: dict) -> np.ndarray:
     if "rle" in body:
         h, w = body["rle"]["size"]
@@ -126,8 +130,8 @@ class SAM2Client:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _call(self, method: str, path: str, body: dict | None = None) -> dict | list | None:
-        response = self._http.request(method, path, json=body)
+    def _call(self, method: str, path: str, body: dict | None = None, **request) -> dict | list | None:
+        response = self._http.request(method, path, json=body, **request)
         _raise_for(response)
         return response.json() if response.content else None
 
@@ -143,16 +147,16 @@ class SAM2Client:
 
     # ------------------------------------------------------------------------------------------------ images
     def embed(self, image, model: str | None = None) -> EmbeddedImage:
-        """Send an image (path, bytes, array, PIL) to be embedded; a server-side path: `embed_uri`."""
-        data = image_file_bytes(image)
-        return self._embedded({"image": base64.b64encode(data).decode("ascii")}, model)
+        """Send an image (path, bytes, array, PIL) to be embedded; a server-side path: `embed_uri`. The file's
+        bytes are the body as they are (no base64: a third smaller, so a file up to the server's
+        limits.max_request_mb fits)."""
+        model = model or self.model
+        return _embedded(self._call("POST", "/images/embed", content=image_file_bytes(image),
+                                    headers={"Content-Type": "application/octet-stream"},
+                                    params={"model": model} if model else None))
 
     def embed_uri(self, uri: str, model: str | None = None) -> EmbeddedImage:
-        return self._embedded({"uri": uri}, model)
-
-    def _embedded(self, body: dict, model: str | None) -> EmbeddedImage:
-        info = self._call("POST", "/images/embed", {**body, "model": model or self.model})
-        return EmbeddedImage(info["image_id"], info["model"], info["width"], info["height"], info["cached"])
+        return _embedded(self._call("POST", "/images/embed", {"uri": uri, "model": model or self.model}))
 
     def predict(self, image, points: Sequence = (), labels: Sequence[int] = (), box: Sequence[float] | None = None,
                 mask_input: Prediction | tuple[Prediction, int] | np.ndarray | None = None,

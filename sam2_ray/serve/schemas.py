@@ -106,6 +106,12 @@ class PredictRequest(_Body):
             raise ValueError("a prediction needs points, a box or a mask_input")
         return self
 
+    @property
+    def uploads_mask(self) -> bool:
+        """It carries a mask as RLE, which may be megabytes (the replica call goes by the object store, not gRPC:
+        `routing.routed`)."""
+        return self.mask_input is not None and self.mask_input.rle is not None
+
 
 class MaskOut(BaseModel):
     score: float = Field(description="predicted IoU (image) or object-presence probability (video)")

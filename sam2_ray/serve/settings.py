@@ -75,7 +75,8 @@ class Sessions(_Strict):
 
 
 class Limits(_Strict):
-    max_request_mb: float = Field(32, gt=0, description="larger request bodies get 413")
+    max_request_mb: float = Field(32, gt=0, description="larger request bodies, and image files read by URI, get 413 "
+                                                        "(MiB; base64 JSON is a third larger than the file it holds)")
     max_image_pixels: int = Field(50_000_000, ge=1, description="larger images get 413")
     media_root: str | None = Field(None, description="if set, image/video URIs must lie under this folder")
 

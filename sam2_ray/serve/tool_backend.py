@@ -11,6 +11,7 @@ import uuid
 from typing import Any, Protocol
 
 from .errors import RequestError
+from .routing import routed
 from .schemas import OpenSession, PredictRequest, Propagate, VideoPrompt
 
 
@@ -30,14 +31,14 @@ class ModelCalls:
         self.handles, self.default = handles, default
         self.names = list(handles)
 
-    def _handle(self, key: str, model: str | None):
-        return self.handles[model or self.default].options(session_id=key)
+    def _handle(self, key: str, model: str | None, upload: bool = False):
+        return routed(self.handles[model or self.default], key, upload)
 
     async def embed(self, image_id: str, data: bytes, model: str | None = None) -> dict:
-        return await self._handle(image_id, model).embed.remote(image_id, data)
+        return await self._handle(image_id, model, upload=True).embed.remote(image_id, data)
 
     async def predict(self, request: PredictRequest) -> dict:
-        return await self._handle(request.image_id, request.model).predict.remote(request)
+        return await self._handle(request.image_id, request.model, request.uploads_mask).predict.remote(request)
 
     async def track(self, uri: str, prompts: list[VideoPrompt], propagate: Propagate,
                     model: str | None = None) -> list[dict]:
@@ -48,7 +49,7 @@ class ModelCalls:
         await handle.open_session.remote(session_id, OpenSession(uri=uri, model=name))
         try:
             for prompt in prompts:
-                await handle.add_prompt.remote(session_id, prompt)
+                await routed(handle, session_id, prompt.mask is not None).add_prompt.remote(session_id, prompt)
             frames = []
             async for line in handle.options(stream=True).propagate.remote(session_id, propagate):
                 item = json.loads(line)

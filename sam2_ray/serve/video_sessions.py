@@ -18,7 +18,7 @@ from sam2.video_session import FrameResult, VideoSession
 
 from .errors import RequestError
 from .masks import decode_rle, mask_payload
-from .media import local_path
+from .media import local_path, unreadable
 from .precision import autocast
 from .schemas import MaskFormat, OpenSession, Propagate, VideoPrompt
 
@@ -67,13 +67,15 @@ class VideoSessions:
                                     "close one (DELETE /videos/sessions/{id}) or retry when idle ones expire "
                                     f"({self.idle_timeout_s:g} s without a request)",
                                headers={"Retry-After": str(max(1, round(self.idle_timeout_s / 4)))})
-        path = local_path(request.uri, self.media_root)
+        path = local_path(request.uri, self.media_root, folder_ok=True)
         try:
             frames = open_frames(str(path), name=request.uri)
             frames.height  # noqa: B018  (reads the first frame: an unreadable video fails here, with a 422)
             session = VideoSession(self.model, frames)
         except ValueError as error:
             raise RequestError(422, str(error)) from None
+        except OSError as error:  # a frame folder that cannot be listed
+            raise unreadable(request.uri, error) from None
         self._open[session_id] = _Open(session, request.uri, self.clock())
         return self.info(session_id)
 
