@@ -125,7 +125,8 @@ def test_memory_bank_keeps_only_the_window(model):
         assert sum(out.pred_masks is not None for out in bank.non_cond.values()) <= 1
 
 
-def _peak_rss_streaming(num_frames: int) -> int:
+def _peak_rss_while_streaming(num_frames: int, marks: tuple[int, ...]) -> dict[int, int]:
+    """Peak RSS of a fresh process when the session has produced each frame of `marks`."""
     code = f"""
 import json, numpy as np
 from sam2.video_session import VideoSession
@@ -133,26 +134,27 @@ from tests.support.memory import peak_rss
 from tests.support.models import tiny_video_model
 def frames():
     rng = np.random.default_rng(0)
-    background = rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    background = rng.integers(0, 255, (192, 256, 3), dtype=np.uint8)
     for t in range({num_frames}):
         f = background.copy()
-        f[30:60, (t % 90):(t % 90) + 30] = (250, 30, 30)
+        f[60:120, (t % 180):(t % 180) + 60] = (250, 30, 30)
         yield f
 session = VideoSession(tiny_video_model(), frames())
-session.add_points(0, 1, points=[[15, 45]], labels=[1])
-count = sum(1 for _ in session.run())
-print(json.dumps({{"frames": count, "peak": peak_rss()}}))
+session.add_points(0, 1, points=[[30, 90]], labels=[1])
+peaks = {{r.frame_idx: peak_rss() for r in session.run() if r.frame_idx in {set(marks)}}}
+print(json.dumps(peaks))
 """
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=900)
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
-    report = json.loads(out.stdout.strip().splitlines()[-1])
-    assert report["frames"] == num_frames
-    return report["peak"]
+    return {int(k): v for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
 
 
 def test_peak_memory_is_flat_in_video_length():
-    short, long = _peak_rss_streaming(100), _peak_rss_streaming(1000)
-    assert long <= short * 1.10, f"peak RSS {long / 2**20:.0f} MiB for 1000 frames vs {short / 2**20:.0f} MiB for 100"
+    """Past the memory window (6 memories, 16 pointers) nothing accumulates: 240 more frames add well under
+    the 34 MiB that keeping each decoded 256x192 frame would (measured: +0.5 MiB; +38 MiB with a frame leak)."""
+    peaks = _peak_rss_while_streaming(300, (60, 299))
+    growth = (peaks[299] - peaks[60]) / 2**20
+    assert growth < 8, f"peak RSS grew {growth:.1f} MiB from frame 60 to frame 299"
 
 
 def test_mp4_source(model, clip, tmp_path):
