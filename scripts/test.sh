@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# Set up (a no-op when nothing changed), lint, then run the tests; arguments go to pytest.
+# Set up (a no-op when nothing changed), lint, then run the tests in two stages: everything but the long
+# parity runs first (quick feedback), then those (`-m slow`). Both stages always run; arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 echo "test: ruff check"
 .venv/bin/ruff check .
-echo "test: pytest"
-.venv/bin/python -m pytest -q "$@"
+
+# pytest's exit code 5 means the stage selected no test: fine for one stage, not for both.
+codes=()
+echo "test: pytest, stage 1 of 2 (all but the long parity runs)"
+.venv/bin/python -m pytest -q -m "not slow" --durations=15 "$@" && codes+=(0) || codes+=($?)
+echo "test: pytest, stage 2 of 2 (the long parity runs, -m slow)"
+.venv/bin/python -m pytest -q -m slow --durations=15 "$@" && codes+=(0) || codes+=($?)
+for code in "${codes[@]}"; do
+  [[ $code -eq 0 || $code -eq 5 ]] || exit "$code"
+done
+[[ ${codes[0]} -eq 0 || ${codes[1]} -eq 0 ]] || exit 5
