@@ -4,39 +4,32 @@ import argparse
 import logging
 import os
 import sys
+from importlib import metadata
 from pathlib import Path
 
+from pipelines.arguments import ADDRESS_HELP, OneLineErrorParser, coordinates
 from pipelines.errors import InvalidInput
 
-
-class OneLineErrorParser(argparse.ArgumentParser):
-    """Bad arguments end in one line on stderr and exit code 2, like every other input error."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+# Inside the installed package, not the current folder (as the autolabel and serve defaults).
+TRAIN_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "training" / "mini.yaml"
 
 
-def coordinates(count: int, what: str):
-    """An argparse type for `count` comma-separated numbers, e.g. X,Y."""
-
-    def parse(text: str) -> tuple[float, ...]:
-        try:
-            values = tuple(float(v) for v in text.split(","))
-        except ValueError:
-            values = ()
-        if len(values) != count:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        return values
-
-    return parse
+def package_version() -> str:
+    try:
+        return metadata.version("sam2-ray")
+    except metadata.PackageNotFoundError:  # run as `python -m pipelines.cli` from a checkout never installed
+        return "(not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(prog="sam2-ray", description="SAM 2 segmentation jobs.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineErrorParser)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}",
+                        help="print the version of sam2-ray and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", help="the job to run",
+                                     parser_class=OneLineErrorParser)
 
     seg = commands.add_parser("segment", help="segment one image from point and box prompts")
-    seg.add_argument("image", type=Path)
+    seg.add_argument("image", type=Path, help="the image (any format Pillow reads)")
     point = coordinates(2, "X,Y")
     seg.add_argument(
         "--point",
@@ -54,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="X,Y",
         help="negative click in pixels (repeatable)",
     )
-    seg.add_argument("--box", type=coordinates(4, "X0,Y0,X1,Y1"), metavar="X0,Y0,X1,Y1")
+    seg.add_argument("--box", type=coordinates(4, "X0,Y0,X1,Y1"), metavar="X0,Y0,X1,Y1",
+                     help="box prompt in pixels: top-left corner X0,Y0, bottom-right corner X1,Y1")
     seg.add_argument("--model", help="model config name (default: inferred from --checkpoint, else the bundled "
                      "sam2.1_hiera_mini and its trained weights)")
     seg.add_argument("--checkpoint", type=Path, help="official or project checkpoint (.pt), or 'bundled'")
@@ -66,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     auto.add_argument("manifest", type=Path, help="videos and prompts: .jsonl, .csv or .parquet")
     auto.add_argument("--config", type=Path, help="pipeline YAML (default: configs/pipelines/autolabel.yaml)")
     auto.add_argument("--store", type=Path, help="masklet store folder (default: the config's)")
-    auto.add_argument("--address", help="an existing Ray cluster (default: a local Ray)")
+    auto.add_argument("--address", help=ADDRESS_HELP)
     auto.add_argument("--replicas", type=int, help="model replicas (default: the config's)")
     auto.add_argument("--render", metavar="OUTPUTS",
                       help="also draw each labelled video into <store>/renders/: overlay (mp4), sheet (contact-sheet "
@@ -87,13 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(run=run_evaluate)
 
     tr = commands.add_parser("train", help="train or fine-tune SAM 2 (configs/training/*.yaml)")
-    tr.add_argument("--config", type=Path, default=Path("configs/training/mini.yaml"), help="training YAML")
+    tr.add_argument("--config", type=Path,
+                    help="training YAML (default: the bundled model's last stage, configs/training/mini.yaml)")
     tr.add_argument("--out", help="run folder (checkpoint last.pt, log.jsonl); an existing one is resumed")
     tr.add_argument("--steps", type=int, help="optimiser steps (default: the config's)")
     tr.add_argument("--init-checkpoint", help="fine-tune from this checkpoint (official ones load too)")
     tr.add_argument("--workers", type=int, default=0, help="Ray Train data-parallel workers (0: this process)")
     tr.add_argument("--gpu", action="store_true", help="one GPU per Ray Train worker")
-    tr.add_argument("--address", help="an existing Ray cluster (default: a local Ray)")
+    tr.add_argument("--address", help=ADDRESS_HELP)
     tr.add_argument("--export", nargs=2, metavar=("CHECKPOINT", "WEIGHTS"),
                     help="instead of training: write CHECKPOINT's weights alone (fp16) to WEIGHTS")
     tr.set_defaults(run=run_train)
@@ -102,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--config", type=Path, help="Serve YAML (default: configs/serve/sam2.yaml)")
     sv.add_argument("--host", help="listen address (default: the config's, 127.0.0.1)")
     sv.add_argument("--port", type=int, help="default: the config's, 8000")
-    sv.add_argument("--address", help="an existing Ray cluster (default: a local Ray)")
+    sv.add_argument("--address", help=ADDRESS_HELP)
     sv.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (also SAM2_RAY_SERVE_TOKEN)")
     sv.add_argument("--no-auth", action="store_true", help="allow a non-loopback --host without auth")
     sv.add_argument("--haproxy", action="store_true",
@@ -111,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.set_defaults(run=run_serve)
 
     ls = commands.add_parser("label-studio", help="pre-annotate a Label Studio project; attach the ML backend")
-    ls_commands = ls.add_subparsers(dest="label_studio_command", required=True, parser_class=OneLineErrorParser)
+    ls_commands = ls.add_subparsers(dest="label_studio_command", metavar="COMMAND", help="what to do with the project",
+                                    parser_class=OneLineErrorParser)
     for name, help_text in (("preannotate", "prompts drawn in a project -> tracked -> predictions written back"),
                             ("connect", "register the Serve app (configs/serve/label_studio.yaml) as the project's "
                                         "ML backend")):
@@ -129,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--config", type=Path, help="pipeline YAML (default: configs/pipelines/autolabel.yaml)")
     pre.add_argument("--store", type=Path, help="masklet store (default: outputs/label-studio/masklets)")
     pre.add_argument("--cache", type=Path, help="downloaded media (default: outputs/label-studio/media)")
-    pre.add_argument("--address", help="an existing Ray cluster (default: a local Ray)")
+    pre.add_argument("--address", help=ADDRESS_HELP)
     pre.add_argument("--replicas", type=int, help="model replicas (default: the config's)")
     pre.add_argument("--review-project", type=int,
                      help="also put sampled video frames with their masks into this image project, for review")
@@ -137,13 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     pre.set_defaults(run=run_label_studio_preannotate)
     conn.add_argument("--backend-url", required=True, help="where Label Studio reaches the Serve app")
     conn.add_argument("--basic-auth", metavar="USER:PASSWORD", help="the app's basic-auth credentials")
-    conn.add_argument("--title", default="sam2-ray")
+    conn.add_argument("--title", default="sam2-ray",
+                      help="the ML backend's name in the project's settings (default: sam2-ray)")
     conn.set_defaults(run=run_label_studio_connect)
 
     sm = commands.add_parser("samples", help="write generated sample videos, a manifest and their ground truth")
-    sm.add_argument("folder", type=Path)
-    sm.add_argument("--count", type=int, default=4)
-    sm.add_argument("--frames", type=int, default=48)
+    sm.add_argument("folder", type=Path, help="where videos/, gt/ and manifest.jsonl go")
+    sm.add_argument("--count", type=int, default=4, help="number of videos (default: 4)")
+    sm.add_argument("--frames", type=int, default=48, help="frames per video (default: 48)")
     sm.set_defaults(run=run_samples)
 
     fo = commands.add_parser("fiftyone", help="FiftyOne datasets: propagate prompts to masks, load a store, evaluate")
@@ -198,7 +195,7 @@ def run_train(args: argparse.Namespace) -> None:
     if args.export:
         print(f"weights: {export(*args.export)}")
         return
-    checkpoint = run_training(args.config, args.out, args.steps, args.workers, args.gpu, args.address,
+    checkpoint = run_training(args.config or TRAIN_CONFIG, args.out, args.steps, args.workers, args.gpu, args.address,
                               args.init_checkpoint)
     print(f"checkpoint: {checkpoint}")
 

@@ -6,7 +6,8 @@ class InvalidInput(ValueError):
 
 
 def check_checkpoint(checkpoint: str, config, where: str = "") -> None:
-    """Refuse a missing checkpoint file, or 'bundled' for a config that ships none, before any work starts."""
+    """Refuse a missing checkpoint file, a file that is not a checkpoint, or 'bundled' for a config that ships
+    none, before any work starts."""
     from sam2.checkpoint import checkpoint_file  # lazily: torch is not needed to report a bad argument
 
     try:

@@ -14,23 +14,26 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipelines.arguments import ADDRESS_HELP
 from pipelines.errors import InvalidInput
 
 PLUGINS_DIR = Path(__file__).resolve().parents[1] / "integrations"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    commands = parser.add_subparsers(dest="fiftyone_command", required=True, parser_class=type(parser))
+    commands = parser.add_subparsers(dest="fiftyone_command", metavar="COMMAND", help="what to do with the dataset",
+                                     parser_class=type(parser))
 
     prop = commands.add_parser("propagate", help="masks for the prompted objects of a dataset or saved view")
-    prop.add_argument("dataset")
+    prop.add_argument("dataset", help="FiftyOne dataset name")
     prop.add_argument("--prompt-field", required=True, help="Detections (boxes) or Keypoints (clicks), tied by index")
     prop.add_argument("--label-field", default="sam2", help="where the masklets go (default: sam2)")
     prop.add_argument("--segmentation-field", help="also write a Segmentation of track ids per frame here")
     prop.add_argument("--view", help="a saved view of the dataset (default: every sample)")
-    prop.add_argument("--model", default="sam2.1_hiera_t", help="config name or YAML path (default: sam2.1_hiera_t)")
-    prop.add_argument("--checkpoint", help="weights (.pt); without one the weights are random")
-    prop.add_argument("--address", help="an existing Ray cluster (default: a local Ray)")
+    prop.add_argument("--model", help="config name or YAML path (default: inferred from --checkpoint, else the "
+                      "bundled sam2.1_hiera_mini and its trained weights); without --checkpoint the weights are random")
+    prop.add_argument("--checkpoint", help="official or project checkpoint (.pt), or 'bundled'")
+    prop.add_argument("--address", help=ADDRESS_HELP)
     prop.add_argument("--replicas", type=int, default=1, help="model replicas (default: 1)")
     prop.add_argument("--gpus", type=float, default=0.0, help="GPUs per replica (default: 0)")
     prop.add_argument("--store", type=Path, help="keep the masklet store here (needed with a remote --address)")
@@ -38,18 +41,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     prop.add_argument("--no-review", action="store_true", help="skip review routing")
 
     load = commands.add_parser("load", help="write an existing masklet store to a dataset's samples")
-    load.add_argument("dataset")
-    load.add_argument("--store", type=Path, required=True)
-    load.add_argument("--label-field", default="sam2")
-    load.add_argument("--segmentation-field")
+    load.add_argument("dataset", help="FiftyOne dataset name")
+    load.add_argument("--store", type=Path, required=True, help="masklet store folder (e.g. sam2-ray autolabel's)")
+    load.add_argument("--label-field", default="sam2", help="where the masklets go (default: sam2)")
+    load.add_argument("--segmentation-field", help="also write a Segmentation of track ids per frame here")
     load.add_argument("--view", help="a saved view of the dataset (default: every sample)")
     load.add_argument("--no-review", action="store_true", help="skip review routing")
 
     ev = commands.add_parser("evaluate", help="J&F and FiftyOne's mask evaluation against a ground-truth field")
-    ev.add_argument("dataset")
-    ev.add_argument("--pred-field", default="sam2")
-    ev.add_argument("--gt-field", required=True)
-    ev.add_argument("--eval-key", default="sam2_eval")
+    ev.add_argument("dataset", help="FiftyOne dataset name")
+    ev.add_argument("--pred-field", default="sam2",
+                    help="predicted Detections with instance masks, tracks by index (default: sam2)")
+    ev.add_argument("--gt-field", required=True, help="ground-truth Detections with instance masks, tracks by index")
+    ev.add_argument("--eval-key", default="sam2_eval",
+                    help="the name FiftyOne keeps the evaluation under (default: sam2_eval)")
     ev.add_argument("--view", help="a saved view of the dataset (default: every sample)")
 
     commands.add_parser("plugins", help="print the folder to set as FIFTYONE_PLUGINS_DIR for the App operator")

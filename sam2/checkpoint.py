@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from pathlib import Path
 
 import torch
@@ -36,7 +38,29 @@ def checkpoint_file(path: str | Path, config=None) -> Path:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    _check_torch_file(path)
     return path
+
+
+def _check_torch_file(path: Path) -> None:
+    """Refuse a file `torch.save` did not write (an image, a text file, an empty or truncated download, an
+    .npz), from its first byte or its zip directory, so that every command says so in one line before any
+    work starts. torch.save writes a zip archive holding `<name>/data.pkl` (a truncated one has no directory
+    at its end); its legacy format is a pickle, which starts with the PROTO opcode."""
+    with open(path, "rb") as f:
+        head = f.read(1)
+    if not head:
+        raise ValueError(f"{path} is not a checkpoint file: it is empty")
+    if head == pickle.PROTO:
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except zipfile.BadZipFile:
+        raise ValueError(f"{path} is not a checkpoint file: torch.save writes a zip archive or a pickle "
+                         "(is it an image, a text file or an incomplete download?)") from None
+    if not any(name.endswith("/data.pkl") for name in names):
+        raise ValueError(f"{path} is not a checkpoint file: a zip archive without the data.pkl torch.save writes")
 
 
 def read_state_dict(path: str | Path, config=None) -> dict[str, torch.Tensor]:
@@ -45,8 +69,12 @@ def read_state_dict(path: str | Path, config=None) -> dict[str, torch.Tensor]:
     path = checkpoint_file(path, config)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt file, pickle with objects, not a torch file
-        raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
+    except pickle.UnpicklingError:  # torch's message advises weights_only=False, which we never do
+        raise ValueError(f"{path} is not a checkpoint file of tensors: it holds other Python objects, which "
+                         "are not loaded because loading them could run code") from None
+    except Exception as exc:  # a damaged archive, or one that torch.save did not write
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path} is not a checkpoint file, or a damaged one: {first_line}") from None
     state = data.get("model", data) if isinstance(data, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path} is not a SAM 2 checkpoint (expected {{'model': state_dict}})")

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from sam2.build_sam import build_sam2
+from sam2.checkpoint import checkpoint_file, read_state_dict
 from sam2.config import canonical_name, load_config
 
 
@@ -57,9 +58,32 @@ def test_checkpoint_with_code_is_refused(tmp_path, capsys):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:
         pickle.dump({"model": _Payload()}, f)
-    with pytest.raises(ValueError, match="cannot read checkpoint"):
+    with pytest.raises(ValueError, match="not a checkpoint file of tensors") as err:
         build_sam2("sam2.1_hiera_t", path, device="cpu")
     assert "code ran" not in capsys.readouterr().out
+    assert "weights_only" not in str(err.value)  # torch's advice to load it anyway is not ours to give
+
+
+@pytest.mark.parametrize("name, content", [
+    ("photo.png", b"\x89PNG\r\n\x1a\n" + bytes(64)),
+    ("notes.txt", b"weights go here\n"),
+    ("empty.pt", b""),
+])
+def test_a_file_that_is_not_a_checkpoint_is_named_in_one_line_by_the_one_reader(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    for read in (checkpoint_file, read_state_dict, lambda p: build_sam2("sam2.1_hiera_t", p, device="cpu")):
+        with pytest.raises(ValueError, match="is not a checkpoint file") as err:
+            read(path)
+        assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_truncated_checkpoint_is_not_a_checkpoint_file(tmp_path):
+    whole = _save(build_sam2("sam2.1_hiera_t", device="cpu"), tmp_path / "whole.pt")
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(whole.read_bytes()[:-1000])
+    with pytest.raises(ValueError, match="cut.pt is not a checkpoint file"):
+        build_sam2("sam2.1_hiera_t", cut, device="cpu")
 
 
 def test_missing_and_foreign_files_fail_clearly(tmp_path):

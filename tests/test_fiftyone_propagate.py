@@ -160,3 +160,22 @@ def test_propagation_through_the_serve_app_from_the_operator(fo, ray_cluster, tm
     assert dataset.count("frames") == 8 and dataset.exists("frames.served").count("frames") == 8
     labels = dataset.values("frames.served.detections")[0]
     assert all(np.isfinite(d.predicted_iou) and 0 <= d.confidence <= 1 for frame in labels for d in frame)
+
+
+def test_without_model_or_checkpoint_propagate_runs_the_bundled_model_as_segment_does(tmp_path, caplog):
+    """The rule of every command: neither is the shipped trained model; a model alone has random weights
+    (and says so); a checkpoint alone runs the config its keys fit."""
+    from integrations.fiftyone.propagation import model_spec
+    from pipelines.cli import build_parser
+    from sam2.checkpoint import bundled_weights
+
+    bundled = str(bundled_weights("sam2.1_hiera_mini"))
+    args = build_parser().parse_args(["fiftyone", "propagate", "videos", "--prompt-field", "keyframes"])
+    assert model_spec(args.model, args.checkpoint) == ModelSpec("sam2.1_hiera_mini", bundled)
+    assert model_spec(checkpoint=bundled) == ModelSpec("sam2.1_hiera_mini", bundled)
+    assert "random weights" not in caplog.text
+    assert model_spec("sam2.1_hiera_t") == ModelSpec("sam2.1_hiera_t", None)
+    assert "random weights" in caplog.text
+    (tmp_path / "notes.txt").write_text("weights\n")
+    with pytest.raises(ValueError, match="notes.txt is not a checkpoint file"):
+        model_spec(checkpoint=str(tmp_path / "notes.txt"))

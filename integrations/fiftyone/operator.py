@@ -34,19 +34,21 @@ class PropagateMasks(foo.Operator):
                        description="a field of Detections or Keypoints (none found on this dataset)")
         inputs.str("label_field", default="sam2", required=True, label="Label field")
         inputs.str("segmentation_field", label="Segmentation field (optional)")
-        inputs.str("model", default="sam2.1_hiera_t", label="Model", description="config name or YAML path")
-        inputs.str("checkpoint", label="Checkpoint (optional)")
+        inputs.str("model", label="Model (optional)",
+                   description="config name or YAML path (default: the bundled sam2.1_hiera_mini and its trained "
+                               "weights); without a checkpoint its weights are random")
+        inputs.str("checkpoint", label="Checkpoint (optional)", description="a .pt path, or 'bundled'")
         inputs.str("serve_url", label="Serve app URL (optional)", description="e.g. http://127.0.0.1:8000")
         inputs.str("address", label="Ray cluster address (optional)", description="default: a local Ray")
         return types.Property(inputs, view=types.View(label="Propagate masks with SAM 2"))
 
     def execute(self, ctx):
-        from integrations.fiftyone.propagation import DEFAULT_MODEL, propagate
+        from integrations.fiftyone.propagation import propagate
 
         params = ctx.params
         result = propagate(ctx.target_view(), prompt_field=params["prompt_field"],
                            label_field=params.get("label_field") or "sam2",
-                           model=params.get("model") or DEFAULT_MODEL, checkpoint=params.get("checkpoint") or None,
+                           model=params.get("model") or None, checkpoint=params.get("checkpoint") or None,
                            address=params.get("address") or None,
                            segmentation_field=params.get("segmentation_field") or None,
                            serve_url=params.get("serve_url") or None,

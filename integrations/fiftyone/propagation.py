@@ -11,12 +11,13 @@ read (shared storage); by default the store is a temporary folder removed afterw
 from __future__ import annotations
 
 import contextlib
+import logging
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sam2.checkpoint import checkpoint_file
+from sam2.checkpoint import BUNDLED, checkpoint_file, infer_config_name, read_state_dict
 from sam2.config import ModelConfig
 from sam2_ray.labeler import VideoOutcome
 from sam2_ray.masklet_store import MaskletStore
@@ -29,8 +30,10 @@ from .prompts import object_labels, prompt_jobs
 from .review import DEFAULT_RULES, ReviewRules
 from .writeback import Target, route_reviews, write_video
 
-DEFAULT_MODEL = "sam2.1_hiera_t"
+DEFAULT_MODEL = "sam2.1_hiera_mini"  # with its bundled trained weights, the default of every command
 Progress = Callable[[float, str], None]  # (fraction done, what is happening)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,15 +55,24 @@ class PropagateResult:
         return "\n".join(lines)
 
 
-def model_spec(model: str | ModelConfig | ModelSpec, checkpoint: str | None = None, seed: int = 0) -> ModelSpec:
-    """A config name, a YAML path or a ModelConfig (random weights unless `checkpoint`) -> ModelSpec."""
+def model_spec(model: str | ModelConfig | ModelSpec | None = None, checkpoint: str | None = None,
+               seed: int = 0) -> ModelSpec:
+    """A config name, a YAML path or a ModelConfig (random weights unless `checkpoint`) -> ModelSpec, by the
+    rule of `sam2-ray segment`: neither model nor checkpoint is the bundled trained model; a checkpoint
+    alone runs the config its keys fit."""
     if isinstance(model, ModelSpec):
         return model
+    if model is None and checkpoint is None:
+        model, checkpoint = DEFAULT_MODEL, BUNDLED
     if checkpoint is not None:
         try:
             checkpoint = checkpoint_file(checkpoint, model)
         except FileNotFoundError as error:
             raise ValueError(str(error)) from None
+        if model is None:
+            model = infer_config_name(read_state_dict(checkpoint))
+    else:
+        log.warning("no checkpoint given: model %s has random weights, so its masks mean nothing", model)
     spec = ModelSpec(model, None if checkpoint is None else str(checkpoint), seed)
     spec.name  # noqa: B018  (reads the config: an unknown model is a ValueError here, not on a worker)
     return spec
@@ -95,16 +107,17 @@ def _serve_runs(jobs: list[VideoJob], url: str, store: MaskletStore, model: str 
         yield label_videos(url, chunk, store, model, token)
 
 
-def propagate(view, prompt_field: str, label_field: str = "sam2", model: str | ModelConfig | ModelSpec = DEFAULT_MODEL,
+def propagate(view, prompt_field: str, label_field: str = "sam2", model: str | ModelConfig | ModelSpec | None = None,
               checkpoint: str | None = None, address: str | None = None, store: str | Path | None = None,
               segmentation_field: str | None = None, review: ReviewRules | None = DEFAULT_RULES, replicas: int = 1,
               num_gpus: float = 0.0, serve_url: str | None = None, serve_token: str | None = None,
               progress: Progress | None = None) -> PropagateResult:
     """Track the objects prompted in `prompt_field` through every sample of `view` and write them to
     `label_field` (frame-level on videos). `model`: a config name or YAML path, with `checkpoint`
-    for trained weights; `serve_url`: run through a Serve app instead (its `model` is a served
-    model name). Bad fields raise ValueError before any work; a sample whose prompts or media are
-    bad is reported in the result's `failed`, and the others are labelled."""
+    for trained weights (see `model_spec`; by default the bundled trained model); `serve_url`: run
+    through a Serve app instead (its `model` is a served model name; by default the app's default).
+    Bad fields raise ValueError before any work; a sample whose prompts or media are bad is reported
+    in the result's `failed`, and the others are labelled."""
     _check_fields(view, prompt_field, label_field, segmentation_field)
     dataset = root_dataset(view)
     spec = None if serve_url else model_spec(model, checkpoint)
@@ -118,7 +131,7 @@ def propagate(view, prompt_field: str, label_field: str = "sam2", model: str | M
     flagged: dict[str, bool] = {}
     with tempfile.TemporaryDirectory(prefix="sam2-fiftyone-") as scratch:
         masklets = MaskletStore(store or scratch)
-        runs = (_serve_runs(planned.jobs, serve_url, masklets, None if model == DEFAULT_MODEL else str(model),
+        runs = (_serve_runs(planned.jobs, serve_url, masklets, None if model is None else str(model),
                             serve_token) if serve_url else
                 _ray_runs(planned.jobs, spec, masklets, address, replicas, num_gpus, progress is None))
         jobs = {job.video_id: job for job in planned.jobs}
