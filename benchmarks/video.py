@@ -34,7 +34,7 @@ from tests.parity.video_cases import video_weights  # noqa: E402
 from tests.support.clips import make_clip, write_folder  # noqa: E402
 
 
-def _prompts(clip, num_objects: int) -> list[list[float]]:
+def click_prompts(clip, num_objects: int) -> list[list[float]]:
     points = []
     for k in range(num_objects):
         ys, xs = np.nonzero(clip.masks[0, k % clip.masks.shape[1]])
@@ -45,6 +45,11 @@ def _prompts(clip, num_objects: int) -> list[list[float]]:
 def time_ours(folder: Path, prompts, fast: bool) -> tuple[np.ndarray, list[np.ndarray]]:
     """Per-frame seconds and per-frame N x H x W logits of our predictor."""
     predictor = build_sam2_video_predictor("sam2.1_hiera_t", video_weights(), device="cpu")
+    return time_predictor(predictor, folder, prompts, fast)
+
+
+def time_predictor(predictor, folder: Path, prompts, fast: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+    """`time_ours` on a given predictor (e.g. a compiled one that is reused between runs)."""
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if fast else nullcontext()
     with torch.inference_mode(), autocast:
         state = predictor.init_state(str(folder))
@@ -118,7 +123,7 @@ def speed(frames: int, objects: list[int], fast: bool, tmp: Path) -> None:
     print(f"{'objects':>7} {'ours s/f':>9} {'ref s/f':>9} {'ours fps':>9} {'ref fps':>9} {'ratio':>6}")
     exact: dict[int, float] = {}
     for n in objects:
-        prompts = _prompts(clip, n)
+        prompts = click_prompts(clip, n)
         ours_times, ours_logits = time_ours(folder, prompts, fast=False)
         ref = steady(time_reference(folder, prompts))
         exact[n] = steady(ours_times)
@@ -138,7 +143,7 @@ def memory(frame_counts: list[int], tmp: Path) -> None:
     print("\npeak resident memory (VmHWM), 256 px, 1 object, a fresh process each")
     print(f"{'frames':>7} {'ours MiB':>9} {'ref MiB':>9}")
     clip = make_clip(max(frame_counts), 240, 320, num_objects=1, seed=8)
-    point = _prompts(clip, 1)[0]
+    point = click_prompts(clip, 1)[0]
     for n in frame_counts:
         folder = write_folder(clip.frames[:n], tmp / f"mem{n}")
         ours, ref = memory_ours(folder, point), memory_reference(folder, point)

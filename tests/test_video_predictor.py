@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
+from sam2.build_sam import build_sam2_video_predictor
+from sam2.compile import COMPILED, CompiledForward, compile_for_tracking
 from sam2.mask_cleanup import fill_holes
 from sam2.sam2_video_predictor import InferenceState
+from sam2.video_session import VideoSession
 from tests.support.clips import make_clip, write_folder, write_mp4
-from tests.support.models import tiny_video_model
+from tests.support.models import tiny_config, tiny_video_model
+from tests.support.paths import REPO
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +103,114 @@ def test_hole_filling_works_on_cpu(model, clip):
     assert (outputs[0] <= 0).any(), "the unfilled mask must have background to fill"
     assert torch.equal(outputs[5000], fill_holes(outputs[0], 5000, 0.1))
     assert (outputs[5000] > 0).all()
+
+
+# ---------------------------------------------------------------------------- vos_optimized
+
+
+def _tracked(model, frames) -> list[torch.Tensor]:
+    """Masks of three objects (two prompted on frame 0, one on frame 3: two memory layouts, so object
+    batches of 2 and 1) tracked forward, then backward from the last frame after a correction click."""
+    state = model.init_state(frames)
+    model.add_new_points_or_box(state, 0, 1, points=[[20, 20]], labels=[1])
+    model.add_new_points_or_box(state, 0, 2, points=[[40, 30]], labels=[1])
+    model.add_new_points_or_box(state, 3, 3, box=[25, 10, 50, 35])
+    out = [m for _, _, m in model.propagate_in_video(state)]
+    last = len(frames) - 1
+    out.append(model.add_new_points_or_box(state, last, 2, points=[[30, 30]], labels=[0], clear_old_points=False)[2])
+    out += [m for _, _, m in model.propagate_in_video(state, start_frame_idx=last, reverse=True)]
+    return out
+
+
+def _session(model, frames) -> list[torch.Tensor]:
+    session = VideoSession(model, frames)
+    session.add_points(2, "a", points=[[20, 20]], labels=[1])
+    session.add_points(4, "b", points=[[40, 30]], labels=[1])
+    return [r.logits for r in session.run()]
+
+
+def _assert_same(eager: list[torch.Tensor], compiled: list[torch.Tensor]) -> None:
+    assert len(eager) == len(compiled)
+    for a, b in zip(eager, compiled, strict=True):
+        assert torch.equal(a > 0, b > 0)
+        torch.testing.assert_close(b, a, atol=1e-4, rtol=0)
+
+
+def test_vos_optimized_compiles_the_tracking_pieces_in_place():
+    """Meta's flag is accepted (it used to raise): the same class and state dict keys, compiled lazily."""
+    model = build_sam2_video_predictor(tiny_config(), device="cpu", vos_optimized=True)
+    eager = build_sam2_video_predictor(tiny_config(), device="cpu")
+    assert type(model) is type(eager) and list(model.state_dict()) == list(eager.state_dict())
+    compiled = [name for name in COMPILED if isinstance(getattr(model, name).forward, CompiledForward)]
+    assert compiled == ["image_encoder", "memory_encoder", "memory_attention"]  # the decoder: not on CPU
+    assert not any(isinstance(getattr(eager, name).forward, CompiledForward) for name in COMPILED)
+
+
+def test_vos_optimized_without_a_compiler_warns_once_and_tracks_eagerly(clip):
+    """A backend that cannot compile (here: as inductor fails without a C++ compiler) must not fail
+    the call: every piece runs eagerly, with one warning, and gives eager's exact outputs."""
+
+    def no_compiler(graph, example_inputs):
+        raise torch._inductor.exc.InvalidCxxCompiler()
+
+    def run(model) -> list[torch.Tensor]:
+        state = model.init_state(clip.frames[:3])
+        model.add_new_points_or_box(state, 0, 1, points=[[20, 20]], labels=[1])
+        return [m for _, _, m in model.propagate_in_video(state)]
+
+    model = compile_for_tracking(tiny_video_model(), backend=no_compiler)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = run(model)
+    assert [str(w.message).split(":")[0] for w in caught] == ["torch.compile is not available here, running eagerly"]
+    for a, b in zip(run(tiny_video_model()), got, strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def compiled(model):
+    """The builder's vos_optimized predictor with the fixture model's weights, compiled by inductor (in
+    this process's inductor cache: cold in CI, where it costs about a minute and a half on 2 cores)."""
+    compiled = build_sam2_video_predictor(tiny_config(), device="cpu", vos_optimized=True)
+    compiled.load_state_dict(model.state_dict())
+    return compiled
+
+
+@pytest.mark.slow
+def test_vos_optimized_tracks_like_eager_with_several_objects_and_reverse(model, compiled, clip):
+    counters = torch._dynamo.utils.counters
+    graphs, breaks = counters["stats"]["unique_graphs"], set(counters["graph_break"])
+    _assert_same(_tracked(model, clip.frames), _tracked(compiled, clip.frames))
+    _assert_same(_session(model, clip.frames), _session(compiled, clip.frames))
+    # The only graph breaks are the intended ones: cached position tables looked up eagerly.
+    assert all("torch.compiler.disable()" in reason for reason in set(counters["graph_break"]) - breaks)
+    # Recompilations on new shapes stay few: object batch and memory length turn dynamic once.
+    assert counters["stats"]["unique_graphs"] - graphs <= 16
+
+
+_NO_COMPILER = """
+import sys, warnings
+import torch
+from sam2.build_sam import build_sam2_video_predictor
+from tests.support.clips import make_clip
+from tests.support.models import tiny_config
+model = build_sam2_video_predictor(tiny_config(), device="cpu", vos_optimized=True)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    state = model.init_state(make_clip(2, 48, 64, num_objects=1, seed=5).frames)
+    model.add_new_points_or_box(state, 0, 1, points=[[20, 20]], labels=[1])
+    masks = [m for _, _, m in model.propagate_in_video(state)]
+print(len(masks), "|".join(str(w.message) for w in caught))
+"""
+
+
+@pytest.mark.slow
+def test_vos_optimized_without_a_cxx_compiler_really_falls_back(tmp_path):
+    """The real case: inductor on CPU finds no C++ compiler (about 20 s: the image encoder is lowered first)."""
+    env = {**os.environ, "CXX": "/nonexistent/g++", "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", _NO_COMPILER], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    count, message = out.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert count == "2" and message.startswith("torch.compile is not available here, running eagerly")
+    assert "No working C++ compiler" in message

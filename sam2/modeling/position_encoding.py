@@ -1,7 +1,10 @@
 """Position encodings: 2-D sine (image features), random Fourier (prompts), axial RoPE (memory).
 
 The sine and RoPE tables depend only on the feature-map shape, so they are computed once per shape
-and device and reused; they are never parameters and never in checkpoints.
+and device and reused; they are never parameters and never in checkpoints. Under `torch.compile`
+the sine tables (large: 256 x 256 x 256 at stride 4 and 1024 px) are still looked up eagerly, a graph
+break; the RoPE tables (small, and needed inside every memory-attention layer) are computed in the
+graph, where a cache lookup would be a guard that fails once per new entry.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class SinePositionEncoding(nn.Module):
         pos_y = torch.stack((pos_y[..., 0::2].sin(), pos_y[..., 1::2].cos()), dim=4).flatten(3)
         return torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2).contiguous()
 
+    @torch.compiler.disable
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: B x C x H x W -> B x num_pos_feats x H x W (a broadcast view, do not write to it)."""
         b, _, h, w = x.shape
@@ -116,6 +120,8 @@ class AxialRoPE(nn.Module):
         side = math.isqrt(num_tokens)
         if side * side != num_tokens:
             raise ValueError(f"RoPE needs a square token grid, got {num_tokens} tokens")
+        if torch.compiler.is_compiling():
+            return self._build(side, side, device)
         key = (side, device)
         if key not in self._cache:
             self._cache[key] = _constant_table(lambda: self._build(side, side, device))
