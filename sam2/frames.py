@@ -36,10 +36,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-import torch
 from PIL import Image
-
-from .transforms import MEAN, STD
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 CHUNK_SIZE = 16  # frames held at once by iter_reverse and by the random-access cache
@@ -165,7 +162,7 @@ class _ArrayFrames(FrameSource):
                 raise ValueError(f"{name}: the list of frames is empty")
             size = None
             for i, frame in enumerate(frames):
-                size = _check_frame(frame, f"{name}: frame {i}", size).shape[:2]
+                size = check_frame(frame, f"{name}: frame {i}", size).shape[:2]
         self._frames = frames
         self._num_frames = len(frames)
         self._height, self._width = frames[0].shape[:2]
@@ -414,7 +411,7 @@ class _StreamFrames(FrameSource):
                     raise ValueError(f"{self.name}: the stream has no frames") from None
                 return None
             size = (self._height, self._width) if self._height else None
-            frame = _check_frame(frame, f"{self.name}: frame {self._next}", size)
+            frame = check_frame(frame, f"{self.name}: frame {self._next}", size)
             self._peeked = frame if self._push is not None else _owned(frame)
             self._height, self._width = frame.shape[:2]
         return self._peeked
@@ -449,7 +446,7 @@ class PushFrames:
         """Queue one H x W x 3 uint8 RGB frame, waiting while the queue is full (TimeoutError
         after `timeout` seconds)."""
         with self._cond:
-            _check_frame(frame, f"{self.name}: pushed frame {self._pushed}", self._size)
+            check_frame(frame, f"{self.name}: pushed frame {self._pushed}", self._size)
             frame = _owned(frame)
             if not self._cond.wait_for(lambda: len(self._queue) < self._maxsize or self._closed, timeout):
                 raise TimeoutError(f"{self.name}: the consumer took no frame for {timeout} s")
@@ -477,21 +474,7 @@ class PushFrames:
             yield frame
 
 
-_MEAN = torch.tensor(MEAN, dtype=torch.float32).view(3, 1, 1)
-_STD = torch.tensor(STD, dtype=torch.float32).view(3, 1, 1)
-
-
-def video_frame_to_input(frame: np.ndarray, image_size: int) -> torch.Tensor:
-    """H x W x 3 uint8 RGB -> 3 x S x S float32, computed as Meta's video predictor does for JPEG
-    frames: PIL bicubic resize (a copy when the size already matches), uint8 / 255.0 in float64,
-    stored as float32, then (x - mean) / std in float32."""
-    _check_frame(frame, "video frame", None)
-    image = Image.fromarray(frame).resize((image_size, image_size), Image.BICUBIC)
-    x = torch.from_numpy(np.asarray(image) / 255.0).permute(2, 0, 1).float().contiguous()
-    return (x - _MEAN) / _STD
-
-
-def _check_frame(frame, where: str, size: tuple[int, int] | None) -> np.ndarray:
+def check_frame(frame, where: str, size: tuple[int, int] | None) -> np.ndarray:
     if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise ValueError(f"{where}: expected an H x W x 3 uint8 RGB array, got {_describe(frame)}")
     if size is not None and frame.shape[:2] != size:

@@ -21,13 +21,14 @@ import torch
 import torch.nn.functional as F
 
 from .config import ModelConfig
-from .frames import FrameSource, open_frames, video_frame_to_input
+from .frames import FrameSource, open_frames
 from .mask_cleanup import fill_holes
 from .memory_bank import FrameOutput, ObjectMemory, Points
 from .modeling import tracking
 from .modeling.sam2_base import ImageFeatures, SAM2Base
 from .modeling.tracking import NO_OBJ_SCORE
 from .tracker import track_objects
+from .transforms import video_frame_to_input
 from .video_prompts import mask_prompt, parse_points, to_model_points
 
 

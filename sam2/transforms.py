@@ -1,4 +1,4 @@
-"""Image preprocessing and mask post-processing shared by the predictors.
+"""Model preprocessing and mask post-processing shared by the predictors.
 
 Images are squashed (no aspect-ratio padding) to the model's square input with antialiased
 bilinear resampling, then normalised with ImageNet statistics; masks go back to the original
@@ -10,11 +10,27 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
+from .frames import check_frame
 from .mask_cleanup import clean_mask_logits
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
+
+
+_MEAN = torch.tensor(MEAN, dtype=torch.float32).view(3, 1, 1)
+_STD = torch.tensor(STD, dtype=torch.float32).view(3, 1, 1)
+
+
+def video_frame_to_input(frame: np.ndarray, image_size: int) -> torch.Tensor:
+    """H x W x 3 uint8 RGB -> 3 x S x S float32, computed as Meta's video predictor does for JPEG
+    frames: PIL bicubic resize (a copy when the size already matches), uint8 / 255.0 in float64,
+    stored as float32, then (x - mean) / std in float32."""
+    check_frame(frame, "video frame", None)
+    image = Image.fromarray(frame).resize((image_size, image_size), Image.BICUBIC)
+    x = torch.from_numpy(np.asarray(image) / 255.0).permute(2, 0, 1).float().contiguous()
+    return (x - _MEAN) / _STD
 
 
 class ImageTransforms:

@@ -14,7 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from sam2.frames import FrameSource, PushFrames, open_frames, video_frame_to_input
+from sam2.frames import FrameSource, PushFrames, open_frames
+from sam2.transforms import video_frame_to_input
 from tests.support.clips import make_clip, write_folder, write_mp4
 
 T, H, W = 12, 96, 128
