@@ -24,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sam2.config import load_config  # noqa: E402
+from sam2_ray.cluster import connect  # noqa: E402
 from sam2_ray.labeler import VideoLabeler  # noqa: E402
 from sam2_ray.masklet_store import MaskletStore  # noqa: E402
 from sam2_ray.records import Prompt, VideoJob  # noqa: E402
@@ -72,7 +73,7 @@ def main() -> None:
     with TemporaryDirectory() as tmp:
         jobs = make_jobs(Path(tmp), args.videos, args.frames)
         local = in_process(spec, jobs, Path(tmp) / "local")
-        ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        connect()
         one = with_ray(spec, jobs, Path(tmp) / "one", 1)
         two = with_ray(spec, jobs, Path(tmp) / "two", 2)
         ray.shutdown()

@@ -45,6 +45,11 @@ def load(config: str | Path = DEFAULT_CONFIG, host: str | None = None, port: int
     return settings, host, port
 
 
+# Serve keeps a stopping replica draining for 30 s by default, so Ctrl-C on a local server took 33 s; 2 s
+# lets requests in flight finish.
+DRAIN_ENV = "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"
+
+
 def use_haproxy(address: str | None) -> None:
     """HAProxy instead of Serve's Python proxy, for the local Ray about to start (see sam2_ray/serve/__init__.py)."""
     if address is not None:
@@ -74,6 +79,8 @@ def serve_until_stopped(config: str | Path = DEFAULT_CONFIG, host: str | None = 
     from sam2_ray.cluster import connect
     from sam2_ray.serve.app import build_app
 
+    if address is None:
+        os.environ.setdefault(DRAIN_ENV, "2")  # before Ray starts: its processes inherit the environment
     connect(address)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # after ray.init, which installs handlers of its own
