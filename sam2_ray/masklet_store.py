@@ -5,6 +5,7 @@ crash leaves nothing partial, and a re-run skips exactly the videos whose file e
 from __future__ import annotations
 
 import fcntl
+import glob
 import json
 import os
 import time
@@ -44,7 +45,7 @@ class VideoWriter:
 
     def __init__(self, store: MaskletStore, video_id: str, batch_rows: int = 512) -> None:
         self.store, self.video_id = store, video_id
-        self.tmp = store.root / "tmp" / f"{uuid.uuid4().hex}.parquet"
+        self.tmp = store.root / "tmp" / f"{quote(video_id, safe='')}.{uuid.uuid4().hex}.parquet"
         self._writer = pq.ParquetWriter(self.tmp, SCHEMA)
         self._pending: list[MaskletRow] = []
         self._batch_rows = batch_rows
@@ -118,6 +119,15 @@ class MaskletStore:
     def discard_partial(self) -> int:
         """Remove temporary files of writers that died; call when no writer is running."""
         stale = list((self.root / "tmp").glob("*.parquet"))
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return len(stale)
+
+    def discard_attempts(self, video_id: str) -> int:
+        """Remove the temporary files of one video's attempts. The scheduler calls it when an attempt's
+        replica died (it runs one attempt of a video at a time, so none of them is live) and, for its own
+        videos only, at the end of a run: another run sharing the store keeps its files."""
+        stale = list((self.root / "tmp").glob(f"{glob.escape(quote(video_id, safe=''))}.*.parquet"))
         for p in stale:
             p.unlink(missing_ok=True)
         return len(stale)

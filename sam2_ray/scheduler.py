@@ -87,12 +87,23 @@ class Scheduler:
                 todo.append(job)
         queue = deque(sorted(todo, key=lambda j: -estimated_cost(j, video_length(j))))
         attempts = {job.video_id: 0 for job in todo}
+        bar = tqdm(total=len(todo), unit="video", disable=not progress)
+        try:
+            self._drive(queue, attempts, summary, bar)
+        finally:
+            bar.close()
+            for job in todo:  # also after an interrupted run: nothing partial stays behind
+                self.store.discard_attempts(job.video_id)
+        summary.seconds = time.perf_counter() - start
+        return summary
+
+    def _drive(self, queue: deque[VideoJob], attempts: dict[str, int], summary: JobSummary, bar: tqdm) -> None:
+        """Hand out the queue until every video is done or failed (retrying those whose replica died)."""
         running: dict[ray.ObjectRef, tuple[int, VideoJob]] = {}
         probes: dict[ray.ObjectRef, int] = {}  # replicas recovering from a death: ready once they answer
         waiting: dict[int, float] = {}  # replica -> when to probe it next
         lost_since: dict[int, float] = {}  # replica -> when it died
         idle = list(range(len(self.replicas)))
-        bar = tqdm(total=len(todo), unit="video", disable=not progress)
         while queue or running:
             now = time.monotonic()
             if queue and not running and not idle and all(now - t > self.pool.recovery_s for t in lost_since.values()):
@@ -124,6 +135,7 @@ class Scheduler:
                     outcome = ray.get(ref, timeout=60)
                     idle.append(replica)
                 except (RayActorError, GetTimeoutError) as error:
+                    self.store.discard_attempts(job.video_id)  # the dead attempt's partial rows
                     waiting[replica] = time.monotonic()  # Ray restarts it; use it again once it answers
                     lost_since.setdefault(replica, time.monotonic())
                     if attempts[job.video_id] < self.pool.max_attempts:
@@ -134,9 +146,6 @@ class Scheduler:
                 summary.outcomes.append(outcome)
                 bar.update(1)
                 bar.set_postfix(frames=sum(o.frames for o in summary.outcomes))
-        bar.close()
-        summary.seconds = time.perf_counter() - start
-        return summary
 
     def replica_info(self) -> list[dict]:
         return ray.get([r.info.remote() for r in self.replicas], timeout=120)

@@ -122,6 +122,9 @@ def test_replicas_killed_mid_video_lose_no_row(ray_cluster, tmp_path):
                 os.kill(pid, signal.SIGKILL)
                 kills.append((pid, finished))
 
+    discarded: list[int] = []  # temporary files removed per call, in order
+    discard = store.discard_attempts
+    store.discard_attempts = lambda video_id: discarded.append(discard(video_id)) or discarded[-1]
     thread = threading.Thread(target=killer)
     thread.start()
     try:
@@ -135,3 +138,7 @@ def test_replicas_killed_mid_video_lose_no_row(ray_cluster, tmp_path):
     for video_id, n in lengths.items():
         keys = [(r.obj_id, r.frame_idx) for r in store.rows(video_id)]
         assert sorted(keys) == [(1, f) for f in range(n)]
+    # A dead attempt's partial file goes as soon as the scheduler sees the death (the run's last six calls
+    # are its closing sweep), and the store holds only finished files.
+    assert sum(discarded[:-len(jobs)]) >= 1, discarded
+    assert list((store.root / "tmp").iterdir()) == []
