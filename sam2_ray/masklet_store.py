@@ -1,11 +1,18 @@
 """Masklet store: one Parquet file per video, written atomically, plus a manifest of finished
 videos. A video's file exists only once all its rows are written (temporary file + rename), so a
-crash leaves nothing partial, and a re-run skips exactly the videos whose file exists."""
+crash leaves nothing partial, and a re-run skips exactly the videos whose file exists.
+
+A writer holds an exclusive `flock` on its temporary file for as long as it writes, and the kernel
+drops it the moment the writer's process dies. So "the temporary files no one holds" are exactly the
+dead writers' files: any process may remove them at any time (`discard_partial`), also while other
+runs or replicas write to the same store, without knowing which run or attempt each file was for.
+Across nodes this needs a shared filesystem with working locks (NFSv4, Lustre, CephFS), as the
+manifest's appends already do; a file whose lock cannot be taken is kept.
+"""
 
 from __future__ import annotations
 
 import fcntl
-import glob
 import json
 import os
 import time
@@ -13,6 +20,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import astuple, fields
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote, unquote
 
 import numpy as np
@@ -45,8 +53,8 @@ class VideoWriter:
 
     def __init__(self, store: MaskletStore, video_id: str, batch_rows: int = 512) -> None:
         self.store, self.video_id = store, video_id
-        self.tmp = store.root / "tmp" / f"{quote(video_id, safe='')}.{uuid.uuid4().hex}.parquet"
-        self._writer = pq.ParquetWriter(self.tmp, SCHEMA)
+        self.tmp, self._file = _create_locked(store.root / "tmp")
+        self._writer = pq.ParquetWriter(self._file, SCHEMA)
         self._pending: list[MaskletRow] = []
         self._batch_rows = batch_rows
         self.rows = 0
@@ -73,10 +81,11 @@ class VideoWriter:
     def commit(self, **meta) -> Path:
         self._flush()
         self._writer.close()
-        with open(self.tmp, "rb") as f:
-            os.fsync(f.fileno())
+        self._file.flush()
+        os.fsync(self._file.fileno())
         final = self.store.path(self.video_id)
         os.replace(self.tmp, final)
+        self._file.close()  # after the rename: a sweep never sees the file unlocked in tmp/
         self.store._record({"video_id": self.video_id, "rows": self.rows, "frames": len(self.frames),
                             "objects": len(self.objects), "finished": time.time(), **meta})
         return final
@@ -84,6 +93,7 @@ class VideoWriter:
     def abort(self) -> None:
         self._writer.close()
         self.tmp.unlink(missing_ok=True)
+        self._file.close()
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -93,6 +103,19 @@ class VideoWriter:
             self.commit()
         else:
             self.abort()
+
+
+def _create_locked(folder: Path) -> tuple[Path, BinaryIO]:
+    """A new temporary file in `folder`, locked. A sweep may remove it in the instant between its creation
+    and the lock (it looked dead); the lock is then on an orphan, so make another. Names are never reused,
+    so a sweep that removes a path removes the file it found unlocked."""
+    while True:
+        path = folder / f"{uuid.uuid4().hex}.parquet"
+        file = open(path, "xb")
+        fcntl.flock(file, fcntl.LOCK_EX)
+        if path.exists() and os.stat(path).st_ino == os.fstat(file.fileno()).st_ino:
+            return path, file
+        file.close()
 
 
 class MaskletStore:
@@ -117,20 +140,18 @@ class MaskletStore:
         return {unquote(p.name[: -len(".parquet")]) for p in (self.root / "videos").glob("*.parquet")}
 
     def discard_partial(self) -> int:
-        """Remove temporary files of writers that died; call when no writer is running."""
-        stale = list((self.root / "tmp").glob("*.parquet"))
-        for p in stale:
-            p.unlink(missing_ok=True)
-        return len(stale)
-
-    def discard_attempts(self, video_id: str) -> int:
-        """Remove the temporary files of one video's attempts. The scheduler calls it when an attempt's
-        replica died (it runs one attempt of a video at a time, so none of them is live) and, for its own
-        videos only, at the end of a run: another run sharing the store keeps its files."""
-        stale = list((self.root / "tmp").glob(f"{glob.escape(quote(video_id, safe=''))}.*.parquet"))
-        for p in stale:
-            p.unlink(missing_ok=True)
-        return len(stale)
+        """Remove the temporary files of writers that died (no live writer holds their lock); safe while
+        other writers run. Returns how many were removed."""
+        removed = 0
+        for path in (self.root / "tmp").glob("*.parquet"):
+            try:
+                with open(path, "rb") as file:
+                    fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    path.unlink()
+                    removed += 1
+            except OSError:  # held by a live writer, gone meanwhile, or locks unsupported: keep it
+                continue
+        return removed
 
     def writer(self, video_id: str) -> VideoWriter:
         return VideoWriter(self, video_id)

@@ -1,5 +1,9 @@
 """Many videos over a pool of replicas: longest first, one video in flight per replica, a video
-re-run elsewhere when its replica dies (its partial output never became a file), and a summary."""
+re-run elsewhere when its replica dies (its partial output never became a file), and a summary.
+
+A dead attempt's temporary file is removed as soon as the scheduler learns of the death, and every
+run starts and ends by removing those of any writer that died; the store tells them from live
+writers' files by their locks (see masklet_store), so runs sharing a store leave each other's alone."""
 
 from __future__ import annotations
 
@@ -92,8 +96,7 @@ class Scheduler:
             self._drive(queue, attempts, summary, bar)
         finally:
             bar.close()
-            for job in todo:  # also after an interrupted run: nothing partial stays behind
-                self.store.discard_attempts(job.video_id)
+            self.store.discard_partial()  # also after an interrupted run (live replicas' files stay)
         summary.seconds = time.perf_counter() - start
         return summary
 
@@ -135,7 +138,7 @@ class Scheduler:
                     outcome = ray.get(ref, timeout=60)
                     idle.append(replica)
                 except (RayActorError, GetTimeoutError) as error:
-                    self.store.discard_attempts(job.video_id)  # the dead attempt's partial rows
+                    self.store.discard_partial()  # the dead attempt's rows: its lock died with its process
                     waiting[replica] = time.monotonic()  # Ray restarts it; use it again once it answers
                     lost_since.setdefault(replica, time.monotonic())
                     if attempts[job.video_id] < self.pool.max_attempts:

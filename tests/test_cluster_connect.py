@@ -64,17 +64,16 @@ def connect_in_subprocess(address: str, ray_address: str | None = None, current_
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("named", ["current-cluster file", "RAY_ADDRESS"])
-def test_no_address_starts_a_private_ray_even_when_the_machine_names_a_cluster(other_cluster, named):
-    where = {"current_cluster": other_cluster} if named == "current-cluster file" else {"ray_address": other_cluster}
-    joined = connect_in_subprocess("", **where)
+def test_no_address_starts_a_private_ray_not_the_cluster_the_machine_names(other_cluster):
+    joined = connect_in_subprocess("", current_cluster=other_cluster)
     assert joined["gcs"] != other_cluster and joined["nodes"] == 1
 
 
 def test_no_address_does_not_wait_for_a_cluster_that_has_gone_away():
-    # Ray's own default tries to reach the cluster the file names for minutes before it gives up.
-    joined = connect_in_subprocess("", current_cluster=GONE, timeout=90)
-    assert joined["gcs"] != GONE
+    # Ray's own default tries to reach the cluster RAY_ADDRESS (else the current-cluster file) names for
+    # minutes before it gives up.
+    joined = connect_in_subprocess("", ray_address=GONE, timeout=90)
+    assert joined["gcs"] != GONE and joined["nodes"] == 1
 
 
 @pytest.mark.parametrize("address, where", [

@@ -82,6 +82,21 @@ def test_a_killed_writer_leaves_no_partial_file_and_its_temp_is_discarded(tmp_pa
         store.read_video("killed")
 
 
+def test_discarding_partial_files_keeps_those_of_writers_still_writing(tmp_path):
+    """Another run (or replica) writing to the same store keeps its temporary file through a sweep."""
+    store = MaskletStore(tmp_path)
+    live = store.writer("live")
+    live.add(_row("live", 0, f, m) for f, m in enumerate(_masks(600)))  # flushed row groups on disk
+    process = multiprocessing.get_context("fork").Process(target=_die_while_writing, args=(str(tmp_path),))
+    process.start()
+    process.join()
+    assert len(list((tmp_path / "tmp").iterdir())) == 2
+    assert store.discard_partial() == 1
+    assert [p.name for p in (tmp_path / "tmp").iterdir()] == [live.tmp.name]
+    live.commit()
+    assert store.done() == {"live"} and len(list(store.rows("live"))) == 600
+
+
 def test_rows_of_another_video_are_refused(tmp_path):
     store = MaskletStore(tmp_path)
     with pytest.raises(ValueError, match="written to video 'v'"):

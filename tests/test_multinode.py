@@ -88,8 +88,8 @@ def _writer_pid(pids, tmp_name: str) -> int | None:
 
 def test_node_removed_mid_job_loses_no_row(cluster, tmp_path):
     """Once a video is done, the node of the replica that has just started the next one disappears:
-    that video runs again elsewhere (the replica restarts on the spare node) and the job completes
-    with every row exactly once."""
+    that video runs again elsewhere (the replica restarts on the spare node), its partial file is
+    removed, and the job completes with every row exactly once."""
     jobs, frames = _jobs(tmp_path, (30, 28, 26, 24, 22, 20))
     store = MaskletStore(tmp_path / "store")
     scheduler = Scheduler(SPEC, store, POOL)
@@ -125,7 +125,8 @@ def test_node_removed_mid_job_loses_no_row(cluster, tmp_path):
         scheduler.shutdown()
     assert removed, "a node must be removed while the job runs"
     node, tmp_name = removed[0]
-    assert (store.root / "tmp" / tmp_name).exists()  # its video was never finished there
+    assert not (store.root / "tmp" / tmp_name).exists()  # its video was never finished there: discarded
+    assert list((store.root / "tmp").iterdir()) == []
     assert len(replica_nodes) == 2 and node not in replica_nodes  # the lost replica lives on the spare node
     assert sorted(o.video_id for o in summary.of("done")) == sorted(frames), summary.report()
     _assert_every_row_once(store, frames)

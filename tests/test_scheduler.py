@@ -86,8 +86,9 @@ def _replica_pids() -> list[int]:
 
 
 def test_replicas_killed_mid_video_lose_no_row(ray_cluster, tmp_path):
-    """SIGKILL replicas at random moments while videos are still unfinished: every video still completes
-    and every (video, object, frame) row exists exactly once."""
+    """SIGKILL replicas at random moments while videos are still unfinished: every video still completes,
+    every (video, object, frame) row exists exactly once, a killed attempt's temporary file is removed as
+    soon as the scheduler sees the death, and the run ends with only finished files in the store."""
     import random
     import signal
     import threading
@@ -105,6 +106,8 @@ def test_replicas_killed_mid_video_lose_no_row(ray_cluster, tmp_path):
     scheduler = Scheduler(SPEC, store, PoolConfig(num_replicas=2, num_gpus=1, num_cpus=1, max_attempts=10))
     scheduler.replica_info()  # replicas up before the clock starts
     kills: list[tuple[int, int]] = []  # (pid, videos done when it was killed)
+    killed_files: set[str] = set()  # temporary files the killed replicas were writing
+    tmp = store.root / "tmp"
     stop = threading.Event()
 
     def killer():
@@ -119,12 +122,22 @@ def test_replicas_killed_mid_video_lose_no_row(ray_cluster, tmp_path):
             pids = [pid for pid in _replica_pids() if now - psutil.Process(pid).create_time() > 0.3]
             if pids:
                 pid = rng.choice(pids)
+                try:
+                    killed_files.update(f.path for f in psutil.Process(pid).open_files() if f.path.startswith(str(tmp)))
+                except psutil.NoSuchProcess:
+                    continue
                 os.kill(pid, signal.SIGKILL)
                 kills.append((pid, finished))
 
-    discarded: list[int] = []  # temporary files removed per call, in order
-    discard = store.discard_attempts
-    store.discard_attempts = lambda video_id: discarded.append(discard(video_id)) or discarded[-1]
+    sweeps: list[set[str]] = []  # the temporary files each of the scheduler's sweeps removed
+
+    def sweep(discard=store.discard_partial):
+        before = {str(p) for p in tmp.iterdir()}
+        removed = discard()
+        sweeps.append(before - {str(p) for p in tmp.iterdir()})
+        return removed
+
+    store.discard_partial = sweep
     thread = threading.Thread(target=killer)
     thread.start()
     try:
@@ -138,7 +151,7 @@ def test_replicas_killed_mid_video_lose_no_row(ray_cluster, tmp_path):
     for video_id, n in lengths.items():
         keys = [(r.obj_id, r.frame_idx) for r in store.rows(video_id)]
         assert sorted(keys) == [(1, f) for f in range(n)]
-    # A dead attempt's partial file goes as soon as the scheduler sees the death (the run's last six calls
-    # are its closing sweep), and the store holds only finished files.
-    assert sum(discarded[:-len(jobs)]) >= 1, discarded
-    assert list((store.root / "tmp").iterdir()) == []
+    # The first and last sweeps open and close the run; those between follow a replica's death.
+    assert killed_files & set().union(*sweeps[1:-1]), f"no killed attempt's file was removed: {killed_files} {sweeps}"
+    assert list(tmp.iterdir()) == [] and sorted(p.name for p in (store.root / "videos").iterdir()) == sorted(
+        f"{v}.parquet" for v in lengths)
