@@ -52,6 +52,7 @@ def load_settings(path: str | Path) -> tuple[ModelSpec, PoolConfig, str, RenderO
 @dataclass
 class AutolabelResult:
     summary: JobSummary
+    store: Path
     renders: list[Path] = field(default_factory=list)
     render_failures: dict[str, str] = field(default_factory=dict)  # video_id -> reason
 
@@ -60,9 +61,10 @@ class AutolabelResult:
         return not self.summary.of("failed") and not self.render_failures
 
     def report(self) -> str:
-        lines = [self.summary.report()]
+        lines = [self.summary.report(), f"store: {self.store}"]
         if self.renders or self.render_failures:
-            lines.append(f"renders: {len(self.renders)} files written, {len(self.render_failures)} failed")
+            lines.append(f"renders: {len(self.renders)} files written, {len(self.render_failures)} failed, in "
+                         f"{self.store / 'renders'} (<video>.mp4 overlay, <video>.png contact sheet)")
         lines += [f"  render failed {video_id}: {reason}" for video_id, reason in self.render_failures.items()]
         return "\n".join(lines)
 
@@ -114,7 +116,7 @@ def autolabel(manifest: str | Path, config: str | Path = DEFAULT_CONFIG, store: 
     finally:
         scheduler.shutdown()
     summary.outcomes += rejected
-    result = AutolabelResult(summary)
+    result = AutolabelResult(summary, store.root)
     if render_config.outputs:
         result.renders, result.render_failures = render_stored(store, jobs, render_config)
     return result

@@ -36,6 +36,7 @@ def test_the_readme_main_job_labels_the_bundled_samples_into_files_to_open(tmp_p
     manifest = [json.loads(line) for line in (SAMPLES / "videos.jsonl").read_text().splitlines()]
     videos = [entry["video_id"] for entry in manifest]
     assert f"{len(videos)} done, 0 failed" in run.stdout
+    assert "store: outputs/masklets" in run.stdout and "in outputs/masklets/renders (" in run.stdout
 
     store = MaskletStore(tmp_path / "outputs" / "masklets")
     assert store.done() == set(videos)
