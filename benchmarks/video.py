@@ -45,11 +45,6 @@ def click_prompts(clip, num_objects: int) -> list[list[float]]:
 def time_ours(folder: Path, prompts, fast: bool) -> tuple[np.ndarray, list[np.ndarray]]:
     """Per-frame seconds and per-frame N x H x W logits of our predictor."""
     predictor = build_sam2_video_predictor("sam2.1_hiera_t", video_weights(), device="cpu")
-    return time_predictor(predictor, folder, prompts, fast)
-
-
-def time_predictor(predictor, folder: Path, prompts, fast: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
-    """`time_ours` on a given predictor (e.g. a compiled one that is reused between runs)."""
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if fast else nullcontext()
     with torch.inference_mode(), autocast:
         state = predictor.init_state(str(folder))
