@@ -170,7 +170,7 @@ def test_vos_optimized_without_a_compiler_warns_once_and_tracks_eagerly(clip):
 @pytest.fixture(scope="module")
 def compiled(model):
     """The builder's vos_optimized predictor with the fixture model's weights, compiled by inductor (in
-    this process's inductor cache: cold in CI, where it costs about a minute and a half on 2 cores)."""
+    this process's inductor cache: cold in CI, where it costs 1.5 min on 2 idle cores, 4 min on busy ones)."""
     compiled = build_sam2_video_predictor(tiny_config(), device="cpu", vos_optimized=True)
     compiled.load_state_dict(model.state_dict())
     return compiled
@@ -206,7 +206,7 @@ print(len(masks), "|".join(str(w.message) for w in caught))
 
 @pytest.mark.slow
 def test_vos_optimized_without_a_cxx_compiler_really_falls_back(tmp_path):
-    """The real case: inductor on CPU finds no C++ compiler (about 20 s: the image encoder is lowered first)."""
+    """The real case: inductor on CPU finds no C++ compiler (5-40 s: the image encoder is lowered first)."""
     env = {**os.environ, "CXX": "/nonexistent/g++", "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", _NO_COMPILER], cwd=REPO, env=env, capture_output=True, text=True,
                          timeout=600)
