@@ -10,9 +10,6 @@ from pathlib import Path
 from pipelines.arguments import ADDRESS_HELP, OneLineErrorParser, coordinates
 from pipelines.errors import InvalidInput
 
-# Inside the installed package, not the current folder (as the autolabel and serve defaults).
-TRAIN_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "training" / "mini.yaml"
-
 
 def package_version() -> str:
     try:
@@ -190,12 +187,12 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from pipelines.train import export, run_training
+    from pipelines.train import DEFAULT_CONFIG, export, run_training
 
     if args.export:
         print(f"weights: {export(*args.export)}")
         return
-    checkpoint = run_training(args.config or TRAIN_CONFIG, args.out, args.steps, args.workers, args.gpu, args.address,
+    checkpoint = run_training(args.config or DEFAULT_CONFIG, args.out, args.steps, args.workers, args.gpu, args.address,
                               args.init_checkpoint)
     print(f"checkpoint: {checkpoint}")
 

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from pipelines.errors import InvalidInput, check_checkpoint
 
+# Inside the installed package, not the current folder (as the autolabel and serve defaults).
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "training" / "mini.yaml"
+
 
 def run_training(config: str | Path, out: str | None = None, steps: int | None = None, workers: int = 0,
                  use_gpu: bool = False, address: str | None = None, init_checkpoint: str | None = None) -> Path:
@@ -42,4 +45,7 @@ def export(checkpoint: str | Path, path: str | Path) -> Path:
 
     check_checkpoint(checkpoint, None)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return export_weights(checkpoint, path)
+    try:
+        return export_weights(checkpoint, path)
+    except ValueError as error:  # a damaged archive, or a file of something other than tensors
+        raise InvalidInput(str(error)) from None

@@ -116,3 +116,31 @@ def test_a_file_that_is_not_a_checkpoint_is_one_line_naming_it(name, command, tm
     assert len(err.strip().splitlines()) == 1, err
     assert f"{path} is not a checkpoint file" in err
     assert "weights_only" not in err
+
+
+def _checkpoints_that_pass_the_file_check(folder: Path) -> dict[str, Path]:
+    """torch.save archives whose directory is whole, so only loading them tells what is wrong."""
+    import argparse
+
+    import torch
+
+    torch.save({"model": {"w": torch.zeros(4)}, "args": argparse.Namespace(lr=1)}, folder / "objects.pt")
+    torch.save([1, 2, 3], folder / "list.pt")
+    torch.save({"model": {"w": torch.zeros(64)}}, folder / "damaged.pt")
+    with zipfile.ZipFile(folder / "damaged.pt") as archive:
+        pickled = next(i for i in archive.infolist() if i.filename.endswith("/data.pkl"))
+    data = bytearray((folder / "damaged.pt").read_bytes())
+    start = pickled.header_offset + 30 + len(pickled.filename.encode()) + len(pickled.extra)
+    data[start : start + pickled.file_size] = b"\xff" * pickled.file_size  # a disk error inside the pickle
+    (folder / "damaged.pt").write_bytes(bytes(data))
+    return {name: folder / name for name in ("objects.pt", "list.pt", "damaged.pt")}
+
+
+@pytest.mark.parametrize("name", ["objects.pt", "list.pt", "damaged.pt"])
+def test_exporting_a_file_that_only_looks_like_a_checkpoint_is_one_line_naming_it(name, tmp_path, capsys):
+    path = _checkpoints_that_pass_the_file_check(tmp_path)[name]
+    assert main(["train", "--export", str(path), str(tmp_path / "weights.pt")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(path) in err, err
+    assert "checkpoint" in err and "Traceback" not in err
+    assert not (tmp_path / "weights.pt").exists()

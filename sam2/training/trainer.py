@@ -186,7 +186,7 @@ def train(config: TrainConfig, device: str | torch.device = "cpu", report=None) 
 def export_weights(checkpoint: str | Path, path: str | Path, half: bool = True) -> Path:
     """The shippable file: `{"model": state_dict}` only (what `build_sam2` loads), fp16 by default
     to halve its size; the loader casts back to the model's dtype."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["model"]
+    state = read_state_dict(checkpoint)
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     path = Path(path)
