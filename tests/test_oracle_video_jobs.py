@@ -2,7 +2,8 @@
 
 Pins the output contract of tests/oracle/jobs/video.py and bench_video.py (names, shapes, dtypes)
 that video parity tests and benchmarks rely on, and that run_job's `overrides` reach the builder.
-The reference costs seconds per frame at 1024 px on CPU, so the clip is 6 tiny frames.
+The reference costs seconds per frame at 1024 px on CPU, so the clip is 6 tiny frames and the model
+runs at image_size 256 (the 1024 px contract is the slow full-resolution parity test's).
 """
 
 from pathlib import Path
@@ -15,8 +16,9 @@ from tests.support.clips import make_clip, write_folder
 
 CONFIG = "sam2.1_hiera_t"
 T, H, W = 6, 64, 80
-LOW = 256  # low-res mask side at image_size 1024
-MEM = 64  # memory feature side at image_size 1024
+SMALL = ["++model.image_size=256"]
+LOW = 256 // 4  # low-res mask side at image_size 256
+MEM = 256 // 16  # memory feature side at image_size 256
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +72,7 @@ def test_video_job_records_a_scripted_session(weights, clip, video):
         {"op": "propagate"},
         {"op": "dump"},
     ]
-    out = run_job("video", CONFIG, weights, {"video": video, "ops": ops})
+    out = run_job("video", CONFIG, weights, {"video": video, "ops": ops}, overrides=SMALL)
 
     stores = {"cond": 1, "noncond": T - 1, "temp_cond": 0, "temp_noncond": 0}
     expected = {
@@ -122,7 +124,7 @@ def test_bench_video_job_times_frames_and_memory(weights, video):
         CONFIG,
         weights,
         {"video": video, "num_objects": 1, "prompts": [[W / 2, H / 2]], "max_frames": max_frames},
-        overrides=["++model.image_size=256"],
+        overrides=SMALL,
     )
     k = max_frames + 1
     assert {key: v.shape for key, v in out.items()} == {
@@ -149,7 +151,6 @@ def test_video_job_covers_every_op_and_the_bf16_memory_workaround(weights, clip,
     """At image_size 256 (cheap): mask prompts, corrections, partial and reverse propagation,
     remove_object, reset; `upcast_bf16_memory` leaves every output of a session the reference can
     run bit-identical, and lets it track an object before its first prompted frame."""
-    s = 256 // 16
     ops = [
         {"op": "init"},
         {"op": "add_points", "frame": 0, "obj_id": 1, "points": [_centre(clip.masks[0, 0])], "labels": [1]},
@@ -171,10 +172,9 @@ def test_video_job_covers_every_op_and_the_bf16_memory_workaround(weights, clip,
         {"op": "propagate"},
     ]
     inputs = {"video": video, "ops": ops, "masks": [clip.masks[0, 1]]}
-    small = ["++model.image_size=256"]
-    plain = run_job("video", CONFIG, weights, inputs, overrides=small)
+    plain = run_job("video", CONFIG, weights, inputs, overrides=SMALL)
     upcast = run_job(
-        "video", CONFIG, weights, inputs | {"ops": ops + later_object, "upcast_bf16_memory": True}, overrides=small
+        "video", CONFIG, weights, inputs | {"ops": ops + later_object, "upcast_bf16_memory": True}, overrides=SMALL
     )
 
     assert set(plain) < set(upcast)
@@ -188,8 +188,8 @@ def test_video_job_covers_every_op_and_the_bf16_memory_workaround(weights, clip,
     assert plain["op8.obj_ids"].tolist() == [2] and plain["op8.frames"].tolist() == [0]  # frame 3 was cleared
     assert plain["op8.logits"].shape == (1, 1, 1, H, W)
     assert plain["op9.obj_ids"].tolist() == [2] and plain["op9.obj0.cond.frames"].tolist() == [0]
-    assert plain["op9.obj0.noncond.pred_masks"].shape == (T - 1, 1, 4 * s, 4 * s)
-    assert plain["op9.obj0.noncond.maskmem_features"].shape == (T - 1, 64, s, s)
+    assert plain["op9.obj0.noncond.pred_masks"].shape == (T - 1, 1, LOW, LOW)
+    assert plain["op9.obj0.noncond.maskmem_features"].shape == (T - 1, 64, MEM, MEM)
     assert not any(key.startswith("op10.") for key in plain)  # reset returns nothing
     assert upcast["op13.frames"].tolist() == list(range(1, T)) and upcast["op13.obj_ids"].tolist() == [3, 1]
     assert np.isfinite(upcast["op13.logits"]).all() and np.isfinite(upcast["op13.ious"]).all()

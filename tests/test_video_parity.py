@@ -30,7 +30,8 @@ IMAGE_SIZE = 256  # the t architecture at 256 px: every code path, a sixteenth o
 @pytest.fixture(scope="module", params=[(96, 128), (120, 90)], ids=["96x128", "120x90"])
 def clip(request, tmp_path_factory):
     h, w = request.param
-    clip = make_clip(12, h, w, num_objects=3, seed=h)
+    # 9 frames: the last one's memory window (num_maskmem 7) has dropped a frame, the fewest that shows it
+    clip = make_clip(9, h, w, num_objects=3, seed=h)
     return clip, write_folder(clip.frames, tmp_path_factory.mktemp("clip") / "frames")
 
 
@@ -120,7 +121,7 @@ def test_mask_prompt_clear_remove_and_partial_propagation_match_reference(clip):
 @pytest.mark.slow
 def test_scenario_matches_reference_at_full_resolution(tmp_path):
     """The same scenario with the t config as shipped (1024 px) on a 3-frame clip: what changes with the
-    resolution is per frame (the 12-frame clips above cover the memory window)."""
+    resolution is per frame (the 9-frame clips above cover the memory window)."""
     clip = make_clip(3, 96, 128, num_objects=3, seed=96)
     folder = write_folder(clip.frames, tmp_path / "frames")
     ops = scenario(clip, later_frame=2, correction_frame=1)

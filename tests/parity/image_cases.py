@@ -68,14 +68,24 @@ def _mask_input(case: dict, out: dict):
     return np.take_along_axis(low_res, best, axis=-3)
 
 
-@torch.inference_mode()
-def _encoder_outputs(model: SAM2Base, predictor: SAM2ImagePredictor, image: np.ndarray, prefix: str) -> dict:
-    x = predictor._transforms.to_model_input(image)[None]
-    out = {f"{prefix}.trunk{k}": t.numpy() for k, t in enumerate(model.image_encoder.trunk(x))}
-    backbone = model.forward_image(x)
-    out |= {f"{prefix}.fpn{k}": t.numpy() for k, t in enumerate(backbone["backbone_fpn"])}
-    out |= {f"{prefix}.pos{k}": t.numpy() for k, t in enumerate(backbone["vision_pos_enc"])}
-    return out
+def _set_image_recording(model: SAM2Base, predictor: SAM2ImagePredictor, image: np.ndarray, prefix: str) -> dict:
+    """set_image, keeping the trunk outputs and forward_image's result of its one backbone pass."""
+    seen: dict[str, list[torch.Tensor]] = {}
+    hook = model.image_encoder.trunk.register_forward_hook(lambda _m, _i, o: seen.__setitem__("trunk", list(o)))
+    forward_image = model.forward_image
+
+    def recording(images: torch.Tensor) -> dict:
+        backbone = forward_image(images)
+        seen["fpn"], seen["pos"] = list(backbone["backbone_fpn"]), list(backbone["vision_pos_enc"])
+        return backbone
+
+    model.forward_image = recording
+    try:
+        predictor.set_image(image)
+    finally:
+        hook.remove()
+        del model.forward_image
+    return {f"{prefix}.{kind}{k}": t.numpy() for kind in ("trunk", "fpn", "pos") for k, t in enumerate(seen[kind])}
 
 
 def run_ours(model: SAM2Base) -> dict[str, np.ndarray]:
@@ -83,13 +93,11 @@ def run_ours(model: SAM2Base) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     scores: list[torch.Tensor] = []
     model.sam_mask_decoder.register_forward_hook(lambda _m, _i, o: scores.append(o[3]))
-    for i, image in enumerate(IMAGES):
-        out |= _encoder_outputs(model, predictor, image, f"img{i}")
     current = None
     for case in CASES:
         if case["image"] != current:
             current = case["image"]
-            predictor.set_image(IMAGES[current])
+            out |= _set_image_recording(model, predictor, IMAGES[current], f"img{current}")
             out[f"img{current}.embed"] = predictor.get_image_embedding().numpy()
             for k, t in enumerate(predictor._features["high_res_feats"]):
                 out[f"img{current}.high_res{k}"] = t.numpy()

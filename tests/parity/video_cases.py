@@ -68,7 +68,7 @@ def mask_scenario(clip: Clip) -> list[dict]:
         {"op": "clear_frame", "frame": 5, "obj_id": 2},
         {"op": "propagate", "start": 3, "max_frames": 5, "reverse": False},
         {"op": "remove_object", "obj_id": 1},
-        {"op": "propagate", "start": 9, "max_frames": 5, "reverse": True},
+        {"op": "propagate", "start": clip.num_frames - 1, "max_frames": 5, "reverse": True},
     ]
 
 
