@@ -25,7 +25,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sam2_ray import rle  # noqa: E402
 from sam2_ray.masklet_store import MaskletStore  # noqa: E402
 from sam2_ray.records import MaskletRow  # noqa: E402
 from tests.support.fiftyone_db import fiftyone_test_database  # noqa: E402
@@ -50,9 +49,7 @@ def store_video(store: MaskletStore, video_id: str, masks: np.ndarray) -> None:
     rows = []
     for t in range(masks.shape[0]):
         for k in range(masks.shape[1]):
-            counts = rle.encode(masks[t, k])
-            bbox, area = rle.bbox_and_area(counts, HEIGHT, WIDTH)
-            rows.append(MaskletRow(video_id, k + 1, t, HEIGHT, WIDTH, counts, bbox, area, 0.95, 0.9, t == 0, "bench"))
+            rows.append(MaskletRow.from_mask(video_id, k + 1, t, masks[t, k], 0.95, 0.9, t == 0, "bench"))
     store.write_video(video_id, rows)
 
 

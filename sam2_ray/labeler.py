@@ -18,7 +18,6 @@ from sam2.frames import open_frames
 from sam2.modeling.sam2_base import SAM2Base
 from sam2.video_session import FrameResult, VideoSession
 
-from . import rle
 from .masklet_store import MaskletStore
 from .records import MaskletRow, VideoJob
 
@@ -38,10 +37,8 @@ def masklet_rows(video_id: str, result: FrameResult, model_name: str) -> Iterato
     """One row per object of a frame result."""
     masks = result.masks.numpy()
     for i, obj_id in enumerate(result.obj_ids):
-        counts = rle.encode(masks[i])
-        bbox, area = rle.bbox_and_area(counts, *masks[i].shape)
-        yield MaskletRow(video_id, int(obj_id), result.frame_idx, masks.shape[1], masks.shape[2], counts, bbox, area,
-                         float(result.scores[i]), float(result.ious[i]), bool(result.prompted[i]), model_name)
+        yield MaskletRow.from_mask(video_id, obj_id, result.frame_idx, masks[i], result.scores[i], result.ious[i],
+                                   result.prompted[i], model_name)
 
 
 class VideoLabeler:

@@ -27,7 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import rle
+from sam2 import rle
+
 from .records import MaskletRow
 
 SCHEMA = pa.schema([

@@ -122,3 +122,14 @@ class MaskletRow:
     iou_pred: float
     is_prompt_frame: bool
     model: str
+
+    @classmethod
+    def from_mask(cls, video_id: str, obj_id: int, frame_idx: int, mask, score: float, iou_pred: float,
+                  is_prompt_frame: bool, model: str) -> MaskletRow:
+        """The row of an H x W bool mask: its RLE, box and area computed here, once for every producer."""
+        from sam2 import rle
+
+        counts = rle.encode(mask)
+        bbox, area = rle.bbox_and_area(counts, *mask.shape)
+        return cls(video_id, int(obj_id), int(frame_idx), mask.shape[0], mask.shape[1], counts, bbox, area,
+                   float(score), float(iou_pred), bool(is_prompt_frame), model)

@@ -22,9 +22,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
+from sam2 import rle
 from sam2.frames import open_frames
 
-from . import rle
 from .masklet_store import MaskletStore
 
 # Saturated colours that stay apart from each other; object id i is drawn in PALETTE[i % 12].

@@ -8,7 +8,6 @@ import pytest
 
 from integrations.fiftyone import formats
 from integrations.fiftyone.review import Observation, ReviewRules, flag_frames
-from sam2_ray import rle
 from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.records import MaskletRow
 from tests.support.fiftyone_clips import ground_truth, small_clip, video_sample
@@ -128,9 +127,7 @@ def _rows(video_id: str, clip, scores) -> list[MaskletRow]:
         for k, obj_id in enumerate(clip.obj_ids):
             score = scores.get((obj_id, t), 0.95)
             mask = clip.masks[t, k] if score > 0 else np.zeros_like(clip.masks[t, k])
-            counts = rle.encode(mask)
-            bbox, area = rle.bbox_and_area(counts, *mask.shape)
-            rows.append(MaskletRow(video_id, obj_id, t, *mask.shape, counts, bbox, area, score, 0.9, t == 0, "gen"))
+            rows.append(MaskletRow.from_mask(video_id, obj_id, t, mask, score, 0.9, t == 0, "gen"))
     return rows
 
 

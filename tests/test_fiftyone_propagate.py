@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from integrations.fiftyone import formats
-from sam2_ray import rle
+from sam2 import rle
 from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.replica import ModelSpec
 from tests.support.fiftyone_clips import box_prompts, small_clip, video_sample

@@ -29,7 +29,6 @@ from sam2.evaluation import (
     read_sav_video,
     region_similarity,
 )
-from sam2_ray import rle
 from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.records import MaskletRow
 from tests.support.paths import REPO
@@ -272,9 +271,7 @@ def write_store(root, videos) -> None:
         rows = []
         for f, objs in video.items():
             for o, m in objs.items():
-                counts = rle.encode(m)
-                bbox, area = rle.bbox_and_area(counts, *m.shape)
-                rows.append(MaskletRow(v, o, f, *m.shape, counts, bbox, area, 1.0, 1.0, f == 0, "test"))
+                rows.append(MaskletRow.from_mask(v, o, f, m, 1.0, 1.0, f == 0, "test"))
         store.write_video(v, rows)
 
 

@@ -21,7 +21,7 @@ from integrations.label_studio.predictions import object_boxes
 from pipelines.cli import main
 from pipelines.errors import InvalidInput
 from pipelines.preannotate import preannotate
-from sam2_ray import rle
+from sam2 import rle
 from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.serve.client import SAM2Client
 from tests.support.clips import make_clip, write_mp4

@@ -8,16 +8,14 @@ import os
 import numpy as np
 import pytest
 
-from sam2_ray import rle
+from sam2 import rle
 from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.records import MaskletRow
 
 
 def _row(video_id: str, obj_id: int, frame_idx: int, mask: np.ndarray) -> MaskletRow:
-    counts = rle.encode(mask)
-    bbox, area = rle.bbox_and_area(counts, *mask.shape)
-    return MaskletRow(video_id, obj_id, frame_idx, mask.shape[0], mask.shape[1], counts, bbox, area,
-                      0.5, 0.75, frame_idx == 0, "sam2.1_hiera_t")  # exact in float32
+    return MaskletRow.from_mask(video_id, obj_id, frame_idx, mask, 0.5, 0.75, frame_idx == 0,
+                                "sam2.1_hiera_t")  # scores exact in float32
 
 
 def _masks(n: int, seed: int = 0) -> list[np.ndarray]:

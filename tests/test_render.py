@@ -10,7 +10,6 @@ from PIL import Image
 from scipy import ndimage
 
 from sam2.frames import open_frames
-from sam2_ray import rle
 from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.records import MaskletRow
 from sam2_ray.render import (
@@ -74,9 +73,7 @@ def test_stored_video_renders_to_an_mp4_of_every_frame_and_a_contact_sheet(tmp_p
     rows = []
     for t in range(clip.num_frames):
         for i, obj_id in enumerate((1, 2)):
-            counts = rle.encode(clip.masks[t, i])
-            bbox, area = rle.bbox_and_area(counts, height, width)
-            rows.append(MaskletRow("cam/1", obj_id, t, height, width, counts, bbox, area, 1.0, 1.0, t == 0, "test"))
+            rows.append(MaskletRow.from_mask("cam/1", obj_id, t, clip.masks[t, i], 1.0, 1.0, t == 0, "test"))
     store.write_video("cam/1", rows)
     options = RenderOptions(outputs="overlay,sheet", alpha=0.6, sheet_frames=6, sheet_columns=4)
     written = render_video(store, "cam/1", str(video), options)
@@ -114,8 +111,7 @@ def test_stored_video_renders_to_an_mp4_of_every_frame_and_a_contact_sheet(tmp_p
 def test_render_fails_clearly_when_the_frames_do_not_fit_the_masklets(tmp_path):
     store = MaskletStore(tmp_path / "store")
     mask = np.ones((32, 32), bool)
-    counts = rle.encode(mask)
-    store.write_video("v", [MaskletRow("v", 1, 0, 32, 32, counts, (0, 0, 32, 32), 1024, 1.0, 1.0, True, "m")])
+    store.write_video("v", [MaskletRow.from_mask("v", 1, 0, mask, 1.0, 1.0, True, "m")])
     video = write_mp4(make_clip(2, 48, 64, num_objects=1).frames, tmp_path / "other.mp4")
     with pytest.raises(ValueError, match=r"masklets of size \[\(32, 32\)\] do not fit the 48x64 frames"):
         render_video(store, "v", str(video), RenderOptions(outputs=("sheet",)))

@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from sam2 import rle
 from sam2.evaluation.metrics import region_similarity
 from sam2.sam2_image_predictor import SAM2ImagePredictor
 from sam2.video_session import VideoSession
-from sam2_ray import rle
 from sam2_ray.replica import ModelSpec
 from sam2_ray.serve.client import SAM2Client
 from sam2_ray.serve.errors import RequestError

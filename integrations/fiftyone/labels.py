@@ -16,7 +16,7 @@ import fiftyone as fo
 import numpy as np
 import pyarrow as pa
 
-from sam2_ray import rle
+from sam2 import rle
 
 from . import formats
 from .review import REVIEW_TAG, Observation

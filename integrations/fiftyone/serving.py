@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sam2_ray import rle
 from sam2_ray.labeler import VideoOutcome
 from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.records import MaskletRow, VideoJob
@@ -37,11 +36,8 @@ def label_video(client: SAM2Client, job: VideoJob, store: MaskletStore) -> Video
 
 def _rows(video_id: str, frame, model: str):
     for obj_id, mask in frame.masks.items():
-        counts = rle.encode(mask)
-        bbox, area = rle.bbox_and_area(counts, *mask.shape)
-        yield MaskletRow(video_id, int(obj_id), frame.frame_idx, mask.shape[0], mask.shape[1], counts, bbox, area,
-                         float(frame.scores[obj_id]), float(frame.ious.get(obj_id, float("nan"))),
-                         bool(frame.prompted[obj_id]), model)
+        yield MaskletRow.from_mask(video_id, obj_id, frame.frame_idx, mask, frame.scores[obj_id],
+                                   frame.ious.get(obj_id, float("nan")), frame.prompted[obj_id], model)
 
 
 def label_videos(url: str, jobs: list[VideoJob], store: MaskletStore, model: str | None = None,

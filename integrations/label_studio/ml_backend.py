@@ -17,7 +17,7 @@ import logging
 import os
 from pathlib import Path
 
-from sam2_ray import rle
+from sam2 import rle
 from sam2_ray.records import InvalidPrompt
 from sam2_ray.serve.errors import RequestError
 from sam2_ray.serve.media import image_id

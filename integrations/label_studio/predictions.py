@@ -10,8 +10,8 @@ from collections import defaultdict
 import numpy as np
 from PIL import Image
 
+from sam2 import rle
 from sam2.frames import open_frames
-from sam2_ray import rle
 from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.records import MaskletRow, VideoJob
 

@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from sam2_ray import rle
+from sam2 import rle
 
 from .errors import EMBEDDING_MISSING, RequestError
 from .media import image_id

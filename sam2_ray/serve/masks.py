@@ -9,7 +9,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from sam2_ray import rle
+from sam2 import rle
 
 from .errors import RequestError
 from .schemas import RLE, MaskFormat

@@ -1,4 +1,6 @@
-"""The one mask codec of the pipeline: COCO compressed RLE through pycocotools."""
+"""The one mask codec of the project: COCO compressed RLE through pycocotools. Here in `sam2/` so that the
+model's own outputs (the automatic mask generator's RLE records) and the pipeline's store share it; `import
+sam2` alone does not load it, so pycocotools is only needed by what encodes masks."""
 
 from __future__ import annotations
 
