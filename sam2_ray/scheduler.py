@@ -8,7 +8,6 @@ writers' files by their locks (see masklet_store), so runs sharing a store leave
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
 import ray
@@ -17,6 +16,7 @@ from tqdm import tqdm
 
 from sam2.frames import open_frames
 
+from .dispatch import Dispatch
 from .labeler import VideoOutcome
 from .masklet_store import MaskletStore
 from .records import VideoJob
@@ -89,66 +89,49 @@ class Scheduler:
                 summary.outcomes.append(VideoOutcome(job.video_id, "skipped", reason="already in the store"))
             else:
                 todo.append(job)
-        queue = deque(sorted(todo, key=lambda j: -estimated_cost(j, video_length(j))))
-        attempts = {job.video_id: 0 for job in todo}
+        dispatch = Dispatch(sorted(todo, key=lambda j: -estimated_cost(j, video_length(j))), len(self.replicas),
+                            self.pool.max_attempts, self.pool.recovery_s)
         bar = tqdm(total=len(todo), unit="video", disable=not progress)
         try:
-            self._drive(queue, attempts, summary, bar)
+            self._drive(dispatch, bar)
         finally:
             bar.close()
             self.store.discard_partial()  # also after an interrupted run (live replicas' files stay)
+        summary.outcomes += dispatch.outcomes
         summary.seconds = time.perf_counter() - start
         return summary
 
-    def _drive(self, queue: deque[VideoJob], attempts: dict[str, int], summary: JobSummary, bar: tqdm) -> None:
-        """Hand out the queue until every video is done or failed (retrying those whose replica died)."""
-        running: dict[ray.ObjectRef, tuple[int, VideoJob]] = {}
-        probes: dict[ray.ObjectRef, int] = {}  # replicas recovering from a death: ready once they answer
-        waiting: dict[int, float] = {}  # replica -> when to probe it next
-        lost_since: dict[int, float] = {}  # replica -> when it died
-        idle = list(range(len(self.replicas)))
-        while queue or running:
+    def _drive(self, dispatch: Dispatch, bar: tqdm) -> None:
+        """The Ray side of `dispatch`: start what it assigns, and tell it what each replica answered."""
+        running: dict[ray.ObjectRef, int] = {}  # a video's run -> its replica
+        probes: dict[ray.ObjectRef, int] = {}  # "are you back?" -> the recovering replica
+        while dispatch.active:
             now = time.monotonic()
-            if queue and not running and not idle and all(now - t > self.pool.recovery_s for t in lost_since.values()):
-                for job in queue:
-                    summary.outcomes.append(VideoOutcome(job.video_id, "failed", reason="no replica recovered"))
+            if dispatch.give_up(now):
                 break
-            for replica, at in list(waiting.items()):
-                if at <= now:
-                    del waiting[replica]
-                    probes[self.replicas[replica].info.remote()] = replica
-            while queue and idle:
-                replica, job = idle.pop(), queue.popleft()
-                attempts[job.video_id] += 1
-                running[self.replicas[replica].label.remote(job)] = (replica, job)
+            for replica in dispatch.probes_due(now):
+                probes[self.replicas[replica].info.remote()] = replica
+            for replica, job in dispatch.assign():
+                running[self.replicas[replica].label.remote(job)] = replica
             ready, _ = ray.wait(list(running) + list(probes), num_returns=1, timeout=0.5)
             for ref in ready:
                 if ref in probes:
                     replica = probes.pop(ref)
                     try:
                         ray.get(ref, timeout=10)
-                        idle.append(replica)
-                        lost_since.pop(replica, None)
+                        dispatch.recovered(replica)
                     except (RayActorError, GetTimeoutError):
-                        if time.monotonic() - lost_since[replica] < self.pool.recovery_s:
-                            waiting[replica] = time.monotonic() + 0.5
+                        dispatch.probe_failed(replica, time.monotonic())
                     continue
-                replica, job = running.pop(ref)
+                replica = running.pop(ref)
                 try:
-                    outcome = ray.get(ref, timeout=60)
-                    idle.append(replica)
+                    dispatch.finished(replica, ray.get(ref, timeout=60))
                 except (RayActorError, GetTimeoutError) as error:
                     self.store.discard_partial()  # the dead attempt's rows: its lock died with its process
-                    waiting[replica] = time.monotonic()  # Ray restarts it; use it again once it answers
-                    lost_since.setdefault(replica, time.monotonic())
-                    if attempts[job.video_id] < self.pool.max_attempts:
-                        queue.appendleft(job)  # the video runs again from scratch; nothing partial was kept
-                        continue
-                    outcome = VideoOutcome(job.video_id, "failed",
-                                           reason=f"replica died {attempts[job.video_id]} times: {error}")
-                summary.outcomes.append(outcome)
+                    if dispatch.lost(replica, str(error), time.monotonic()) is None:
+                        continue  # Ray restarts the replica; the video runs again
                 bar.update(1)
-                bar.set_postfix(frames=sum(o.frames for o in summary.outcomes))
+                bar.set_postfix(frames=sum(o.frames for o in dispatch.outcomes))
 
     def replica_info(self) -> list[dict]:
         return ray.get([r.info.remote() for r in self.replicas], timeout=120)
