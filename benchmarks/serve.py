@@ -10,7 +10,7 @@ Random weights (the work per request is real, the masks are not: a random-weight
 where a trained model's is a few KB; the response size is printed). The `bfloat16` app is the same model with
 `precision: bfloat16` (bf16 decoder copy, autocast elsewhere), fast on CPUs with AVX512-BF16 or AMX. Start-up
 and model loading are excluded. Serve's request path is the one `sam2-ray serve` uses (throughput-optimised, see
-sam2_ray/serve/__init__.py); compare Serve's default path with RAY_SERVE_THROUGHPUT_OPTIMIZED=0 in the
+sam2_ray/serve/environment.py); compare Serve's default path with RAY_SERVE_THROUGHPUT_OPTIMIZED=0 in the
 environment, and HAProxy (`sam2-ray serve --haproxy`) with --proxies.
 """
 
@@ -30,8 +30,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sam2_ray.serve import FAST_REQUEST_PATH_ENV, HAPROXY_ENV  # noqa: E402
 from sam2_ray.serve.client import SAM2Client, image_file_bytes  # noqa: E402
+from sam2_ray.serve.environment import FAST_REQUEST_PATH_ENV, HAPROXY_ENV  # noqa: E402
 from sam2_ray.serve.errors import EMBEDDING_MISSING, RequestError  # noqa: E402
 from tests.support.serve_app import deploy, serve_instance  # noqa: E402
 

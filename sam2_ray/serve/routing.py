@@ -6,7 +6,7 @@ replica answer a session's later requests), stateless, and when the replica set 
 replicas that came or went move (an image is then embedded again; a video session is lost and answered 404).
 Requests without a session id go to the less loaded of two random replicas, as with Serve's default router.
 
-`routed` picks the transport too. Under RAY_SERVE_THROUGHPUT_OPTIMIZED (see `sam2_ray/serve/__init__.py`) a
+`routed` picks the transport too. Under RAY_SERVE_THROUGHPUT_OPTIMIZED (see `environment.py`) a
 handle call travels by Serve's gRPC between replicas, by value, and its receiver refuses a message over 4 MiB
 (RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH, read in each process when ray.serve is imported): an image over
 4 MiB ended in a 500 (RESOURCE_EXHAUSTED). Calls that carry what a client uploaded (image bytes, a mask as RLE: up

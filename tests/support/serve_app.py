@@ -1,21 +1,21 @@
 """A real Ray Serve app on this machine for the serving tests: one local Ray and one Serve instance per test
 module, apps deployed under their own route prefixes, torn down at the end.
 
-The local Ray gets no drain period for direct-ingress replicas (RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S,
-30 s by default, for an external load balancer to deregister a replica; nothing balances a test's): with it,
-`serve.shutdown()` took 30 s per module, without 5 s."""
+The local Ray gets the app's Serve environment with no drain period for stopping replicas (nothing balances a
+test's load): with Serve's 30 s, `serve.shutdown()` took 30 s per module, without 5 s."""
 
 from __future__ import annotations
 
-import os
 import socket
 from contextlib import contextmanager
 
-from sam2_ray.serve.app import build_app
-from sam2_ray.serve.settings import ServeSettings
-from tests.support.ray_local import local_ray
+from sam2_ray.serve import environment
 
-DRAIN_ENV = "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"
+environment.prepare(drain_s=0)  # before the imports below bring in ray.serve, and before Ray starts
+
+from sam2_ray.serve.app import build_app  # noqa: E402
+from sam2_ray.serve.settings import ServeSettings  # noqa: E402
+from tests.support.ray_local import local_ray  # noqa: E402
 
 
 def free_port() -> int:
@@ -29,7 +29,6 @@ def serve_instance(num_cpus: int = 8):
     """Start a local Ray and Serve's HTTP proxy on a free loopback port; yield the base URL."""
     from ray import serve
 
-    os.environ.setdefault(DRAIN_ENV, "0")  # before Ray starts: its processes inherit the environment
     with local_ray(num_cpus):
         port = free_port()
         try:
