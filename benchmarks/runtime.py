@@ -44,7 +44,7 @@ def make_jobs(folder: Path, videos: int, frames: int) -> list[VideoJob]:
 
 def in_process(spec: ModelSpec, jobs: list[VideoJob], store: Path) -> float:
     torch.set_num_threads(1)
-    labeler = VideoLabeler(spec.build("cpu"), spec.name)
+    labeler = VideoLabeler(spec.build_tracker("cpu"))
     store_ = MaskletStore(store)
     start = time.perf_counter()
     frames = sum(labeler.label(job, store_).frames for job in jobs)

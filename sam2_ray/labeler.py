@@ -1,8 +1,9 @@
-"""Labelling one video: a `VideoJob` through a streaming session into the masklet store.
+"""Labelling one video: a `VideoJob` through a tracker's session into the masklet store.
 
-A plain object (the Ray replica is a thin shell around it): it holds one model, and turns any
-problem with one video (unreadable media, a prompt that does not fit the video) into a failed
-outcome with a clear reason instead of an exception, so a job over many videos keeps going.
+The one labeller of the project: Ray replicas run it on a local `SAM2Tracker`, the Serve path on a session
+of a Serve app, any other tracker on its own sessions (see `trackers.py`). It turns any problem with one
+video (unreadable media, a prompt that does not fit the video, a refused request) into a failed outcome
+with a clear reason instead of an exception, so a job over many videos keeps going.
 """
 
 from __future__ import annotations
@@ -12,14 +13,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-
-from sam2.frames import open_frames
-from sam2.modeling.sam2_base import SAM2Base
-from sam2.video_session import FrameResult, VideoSession
 
 from .masklet_store import MaskletStore
 from .records import MaskletRow, VideoJob
+from .serve.errors import RequestError
+from .trackers import TrackedFrame, TrackingSession, VideoTracker
 
 
 @dataclass(frozen=True)
@@ -33,20 +31,17 @@ class VideoOutcome:
     node_id: str = ""  # the Ray node that ran it (set by the replica)
 
 
-def masklet_rows(video_id: str, result: FrameResult, model_name: str) -> Iterator[MaskletRow]:
-    """One row per object of a frame result."""
-    masks = result.masks.numpy()
-    for i, obj_id in enumerate(result.obj_ids):
-        yield MaskletRow.from_mask(video_id, obj_id, result.frame_idx, masks[i], result.scores[i], result.ious[i],
-                                   result.prompted[i], model_name)
+def masklet_rows(video_id: str, frame: TrackedFrame, model_name: str) -> Iterator[MaskletRow]:
+    """One row per object of a tracked frame."""
+    for obj_id, mask in frame.masks.items():
+        yield MaskletRow.from_mask(video_id, obj_id, frame.frame_idx, mask, frame.scores[obj_id],
+                                   frame.ious.get(obj_id, float("nan")), frame.prompted[obj_id], model_name)
 
 
 class VideoLabeler:
-    def __init__(self, model: SAM2Base, model_name: str) -> None:
-        self.model = model
-        self.model_name = model_name
+    def __init__(self, tracker: VideoTracker) -> None:
+        self.tracker = tracker
 
-    @torch.inference_mode()
     def label(self, job: VideoJob, store: MaskletStore,
               on_frame: Callable[[int], None] | None = None) -> VideoOutcome:
         """Track every prompted object over the whole video and write its rows; a finished video
@@ -54,37 +49,36 @@ class VideoLabeler:
         if store.is_done(job.video_id):
             return VideoOutcome(job.video_id, "skipped", reason="already in the store")
         start = time.perf_counter()
-        writer = None
+        writer = session = None
         try:
-            session = self._session(job)
+            session = self.tracker.open(job.uri, name=f"{job.video_id} ({job.uri})")
+            _add_prompts(session, job)
             writer = store.writer(job.video_id)
-            frames = 0
-            for result in session.run():
-                writer.add(masklet_rows(job.video_id, result, self.model_name))
-                frames += 1
+            for frame in session.propagate(backward=True):
+                writer.add(masklet_rows(job.video_id, frame, self.tracker.name))
                 if on_frame is not None:
-                    on_frame(result.frame_idx)
-            writer.commit(model=self.model_name, uri=job.uri)
+                    on_frame(frame.frame_idx)
+            frames = len(writer.frames)
+            writer.commit(model=self.tracker.name, uri=job.uri)
             return VideoOutcome(job.video_id, "done", frames, writer.rows, time.perf_counter() - start)
-        except (ValueError, OSError) as error:  # bad media or prompt: this video fails, the job goes on
+        except (ValueError, OSError, RequestError) as error:  # this video fails, the job goes on
             if writer is not None:
                 writer.abort()
-            return VideoOutcome(job.video_id, "failed", seconds=time.perf_counter() - start, reason=str(error))
+            reason = error.detail if isinstance(error, RequestError) else str(error)
+            return VideoOutcome(job.video_id, "failed", seconds=time.perf_counter() - start, reason=reason)
         except BaseException:
             if writer is not None:
                 writer.abort()
             raise
+        finally:
+            if session is not None:
+                session.close()
 
-    def _session(self, job: VideoJob) -> VideoSession:
-        frames = open_frames(job.uri, name=f"{job.video_id} ({job.uri})")
-        height, width, num_frames = frames.height, frames.width, frames.num_frames
-        session = VideoSession(self.model, frames)
-        for prompt in job.prompts:
-            prompt.check_frame(job.video_id, width, height, num_frames)
-            if prompt.mask is not None:
-                session.add_mask(prompt.frame_idx, prompt.obj_id, np.asarray(prompt.mask, dtype=bool))
-            else:
-                session.add_points(prompt.frame_idx, prompt.obj_id,
-                                   points=[list(p) for p in prompt.points] or None,
-                                   labels=list(prompt.labels) or None, box=prompt.box)
-        return session
+
+def _add_prompts(session: TrackingSession, job: VideoJob) -> None:
+    for prompt in job.prompts:
+        prompt.check_frame(job.video_id, session.width, session.height, session.num_frames)
+        if prompt.mask is not None:
+            session.add_mask(prompt.frame_idx, prompt.obj_id, np.asarray(prompt.mask, dtype=bool))
+        else:
+            session.add_points(prompt.frame_idx, prompt.obj_id, prompt.points, prompt.labels, prompt.box)

@@ -1,4 +1,4 @@
-"""`SAM2Replica`: a Ray actor holding one model on the device Ray assigned it; a thin shell around
+"""`SAM2Replica`: a Ray actor holding one tracker on the device Ray assigned it; a thin shell around
 `VideoLabeler`."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sam2.config import ModelConfig, load_config
 from .labeler import VideoLabeler, VideoOutcome
 from .masklet_store import MaskletStore
 from .records import VideoJob
+from .trackers import SAM2Tracker, VideoTracker, load_factory
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class ModelSpec:
     config: str | ModelConfig = "sam2.1_hiera_t"
     checkpoint: str | None = None
     seed: int = 0
+    tracker: str | None = None  # "package.module:factory", factory(spec, device) -> VideoTracker; default SAM2Tracker
 
     @property
     def name(self) -> str:
@@ -35,6 +37,11 @@ class ModelSpec:
         if self.checkpoint is None:
             torch.manual_seed(self.seed)
         return build_sam2_video_predictor(self.config, self.checkpoint, device=device)
+
+    def build_tracker(self, device: str) -> VideoTracker:
+        if self.tracker is None:
+            return SAM2Tracker(self.build(device), self.name)
+        return load_factory(self.tracker)(self, device)
 
 
 def assigned_device() -> str:
@@ -46,7 +53,7 @@ def assigned_device() -> str:
 class SAM2Replica:
     def __init__(self, spec: ModelSpec, store_root: str) -> None:
         self.device = assigned_device()
-        self.labeler = VideoLabeler(spec.build(self.device), spec.name)
+        self.labeler = VideoLabeler(spec.build_tracker(self.device))
         self.store = MaskletStore(store_root)
 
     def label(self, job: VideoJob) -> VideoOutcome:

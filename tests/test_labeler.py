@@ -9,13 +9,14 @@ import pytest
 from sam2_ray.labeler import VideoLabeler
 from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.records import Prompt, VideoJob
+from sam2_ray.trackers import SAM2Tracker
 from tests.support.clips import make_clip, write_mp4
 from tests.support.models import tiny_video_model
 
 
 @pytest.fixture(scope="module")
 def labeler():
-    return VideoLabeler(tiny_video_model(), "tiny-test")
+    return VideoLabeler(SAM2Tracker(tiny_video_model(), "tiny-test"))
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,7 @@ from PIL import Image
 
 from sam2 import rle
 
+from ..trackers import TrackedFrame
 from .errors import EMBEDDING_MISSING, RequestError
 from .media import image_id
 
@@ -72,15 +73,6 @@ class Prediction:
     @property
     def best_mask(self) -> Mask:
         return self.masks[self.best]
-
-
-@dataclass(frozen=True)
-class FrameMasks:
-    frame_idx: int
-    masks: dict[int, np.ndarray]  # obj_id -> H x W bool
-    scores: dict[int, float]  # obj_id -> object-presence probability
-    prompted: dict[int, bool]
-    ious: dict[int, float] = field(default_factory=dict)  # obj_id -> the model's predicted IoU of the mask
 
 
 def _embedded(info: dict) -> EmbeddedImage:
@@ -194,8 +186,19 @@ class SAM2Client:
         return VideoSessionClient(self, info)
 
 
+class ServeTracker:
+    """A Serve app as the labeller's video tracker (see sam2_ray.trackers): each video one session there."""
+
+    def __init__(self, client: SAM2Client, model: str | None = None) -> None:
+        self.client, self.model = client, model
+        self.name = model or client.model or "serve"
+
+    def open(self, uri: str, name: str | None = None) -> VideoSessionClient:
+        return self.client.open_video(uri, self.model)
+
+
 class VideoSessionClient:
-    """One open video session; a context manager that closes it."""
+    """One open video session (a `TrackingSession`); a context manager that closes it."""
 
     def __init__(self, client: SAM2Client, info: dict) -> None:
         self._client = client
@@ -233,7 +236,7 @@ class VideoSessionClient:
         self.objects = self._client._call("DELETE", f"{self._path}/objects/{obj_id}")["objects"]
         return self.objects
 
-    def propagate(self, backward: bool = True, max_frames: int | None = None) -> Iterator[FrameMasks]:
+    def propagate(self, backward: bool = True, max_frames: int | None = None) -> Iterator[TrackedFrame]:
         """Frames as the server tracks them: forward from the first prompt, then back to frame 0."""
         body = {"backward": backward, "max_frames": max_frames}
         with self._client._http.stream("POST", f"{self._path}/propagate", json=body) as response:
@@ -247,7 +250,7 @@ class VideoSessionClient:
                 if "error" in frame:
                     raise RequestError(422, frame["error"])
                 objects = frame["objects"]
-                yield FrameMasks(frame["frame_idx"], {o["obj_id"]: _mask(o) for o in objects},
+                yield TrackedFrame(frame["frame_idx"], {o["obj_id"]: _mask(o) for o in objects},
                                  {o["obj_id"]: o["score"] for o in objects},
                                  {o["obj_id"]: o["prompted"] for o in objects},
                                  {o["obj_id"]: o["iou"] for o in objects})
