@@ -1,6 +1,6 @@
 """Video tracking speed and memory, ours against Meta's reference, same weights, same run.
 
-    .venv/bin/python benchmarks/video.py [--frames 12] [--objects 1 4] [--memory-frames 100 600]
+    .venv/bin/python benchmarks/video.py [--frames 12] [--objects 1 4] [--memory-frames 100 600] [--fold-on-cpu]
 
 Speed: t config at 1024 px, one click per object on frame 0 of a 480x640 clip, forward
 propagation; the figure is the mean time per frame over the second half of the clip, where the
@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from sam2.build_sam import build_sam2_video_predictor  # noqa: E402
+from sam2.modeling.attention import RoPEAttention  # noqa: E402
 from tests.oracle import run_job  # noqa: E402
 from tests.parity.video_cases import video_weights  # noqa: E402
 from tests.support.clips import make_clip, write_folder  # noqa: E402
@@ -151,8 +152,12 @@ def main() -> None:
     parser.add_argument("--objects", type=int, nargs="*", default=[1, 4], help="none: skip the speed part")
     parser.add_argument("--memory-frames", type=int, nargs="*", default=[100, 600], help="none: skip memory")
     parser.add_argument("--no-fast", action="store_true", help="skip the bf16 fast mode")
+    parser.add_argument("--fold-on-cpu", action="store_true",
+                        help="our speed runs with memory attention's folded value path, which CPUs skip by default")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, sam2.1_hiera_t", flush=True)
+    RoPEAttention.fold_on_cpu = args.fold_on_cpu
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, sam2.1_hiera_t"
+          f"{', folded memory values' if args.fold_on_cpu else ''}", flush=True)
     with TemporaryDirectory() as tmp:
         if args.objects:
             speed(args.frames, args.objects, not args.no_fast, Path(tmp))

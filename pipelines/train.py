@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pipelines.errors import InvalidInput, check_checkpoint
 
-# Inside the installed package, not the current folder (as the autolabel and serve defaults).
+# Inside the installed package, not the current folder (as pipelines.settings' and serve's defaults).
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "training" / "mini.yaml"
 
 

@@ -76,10 +76,10 @@ def build_sam2_video_predictor(
     CPU, where it is slower compiled) the mask decoder with torch.compile (`sam2.compile`), as
     Meta's flag does, but keeps the same class and outputs equal to eager up to float rounding.
     Meta's uses mode "max-autotune" (CUDA graphs on GPU); this uses the default mode, which
-    compiles in a fraction of the time on CPU. The first frames pay for the compilation (80 s on 2
-    busy CPU cores for the t config, less with a warm inductor cache); on CPU it then saves about
-    10 % a frame (benchmarks/compile.py). Without a working backend (no C++ compiler) it warns
-    once and runs eagerly."""
+    compiles in a fraction of the time on CPU. The first frames pay for the compilation (a minute or
+    more on a small CPU, less with a warm inductor cache); on CPU the steady gain per frame is small
+    (benchmarks/compile.py prints both). Without a working backend (no C++ compiler) it warns once
+    and runs eagerly."""
     from .sam2_video_predictor import SAM2VideoPredictor
 
     if kwargs:

@@ -7,11 +7,11 @@ pointers), so those three use PyTorch's automatic dynamic shapes: the first call
 exact shapes, and a dimension that later changes is recompiled once as symbolic, instead of once
 per value (which would hit dynamo's recompile limit with many objects). Not compiled: the prompt
 encoder (microseconds of work, while a compilation costs seconds on CPU), and on CPU the mask
-decoder, whose hand-laid-out upscaling and few-key softmax run 2x slower as inductor's C++ loops
-(55 -> 110 ms at 1024 px, t config).
+decoder, whose hand-laid-out upscaling and few-key softmax run slower as inductor's C++ loops than
+eagerly.
 
-On CPU the gain is small, about 10 % a frame (benchmarks/compile.py: t config, 1024 px): 87 % of
-memory attention, the largest cost, is the fused attention kernel, which compiled code calls just
+On CPU the gain is small (benchmarks/compile.py; the README's Benchmarks section has the figures): most
+of memory attention, the largest cost, is the fused attention kernel, which compiled code calls just
 as eager code does; inductor saves on the element-wise work around it.
 The default inductor backend needs a C++ compiler there (Triton on CUDA). If the backend cannot
 compile, every compiled piece of that model falls back to its eager forward, with one warning,

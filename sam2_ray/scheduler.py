@@ -1,5 +1,9 @@
-"""Many videos over a pool of replicas: longest first, one video in flight per replica, a video
+"""Many videos over a pool of `SAM2Replica` actors: longest first, one video in flight per replica, a video
 re-run elsewhere when its replica dies (its partial output never became a file), and a summary.
+
+The decisions (what runs where, retries, when to give up on a dead replica) are `dispatch.Dispatch`, a plain
+object; this module is its Ray shell: it orders the jobs by estimated cost, starts the runs and the probes of
+dead replicas, and tells Dispatch what each one answered.
 
 A dead attempt's temporary file is removed as soon as the scheduler learns of the death, and every
 run starts and ends by removing those of any writer that died; the store tells them from live
@@ -22,8 +26,8 @@ from .masklet_store import MaskletStore
 from .records import VideoJob
 from .replica import ModelSpec, SAM2Replica
 
-# Relative cost of a frame: the image encoder once, memory attention per object (perf_anchors: a
-# tracked object costs about twice the t encoder).
+# Relative cost of a frame: the image encoder once, memory attention per object (at 1024 px a tracked
+# object's memory attention counts about twice the FLOPs of the t image encoder).
 ENCODER_COST, OBJECT_COST = 1.0, 2.0
 
 

@@ -67,14 +67,14 @@ class Attention(nn.Module):
     def attend_to_few(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Many queries, few keys (the image tokens attending to the prompt tokens): q B x Nq x C, k/v
         B x Nk x C_kv unprojected -> B x Nq x C. All heads at once against block-diagonal keys and values
-        (a kernel call per head would do products 16 wide, 3x slower on CPU), with the query and output
+        (a kernel call per head would do products 16 wide, much slower on CPU), with the query and output
         projections moved onto those few blocks: the only query-sized matmuls are Nq x C by C x (Nk H)."""
         (b, nk, _), nq = k.shape, q.shape[1]  # q may be one image's tokens for B prompt sets
         heads, d = self.num_heads, self.internal_dim
         head_of = torch.arange(d, device=q.device) // (d // heads)
         own = (head_of == torch.arange(heads, device=q.device)[:, None]).to(q.dtype)  # H x D: a head's channels
         # Row (j, h): key j on head h's channels only. Heads innermost, because a softmax over an inner axis of
-        # a few keys is 4x slower on CPU than over the next one.
+        # a few keys is much slower on CPU than over the next one.
         k_blocks = (self.k_proj(k).unsqueeze(2) * own).reshape(b, nk * heads, d) * (d // heads) ** -0.5
         v_blocks = (self.v_proj(v).unsqueeze(2) * own).reshape(b, nk * heads, d)
         # q_proj(q) k_blocks^T = q (k_blocks W_q)^T + k_blocks b_q; out_proj(w v_blocks) = w (v_blocks W_o^T) + b_o
@@ -103,7 +103,7 @@ class RoPEAttention(Attention):
         # attending to the raw values and projecting afterwards is the same computation with a
         # quarter of the value work; with dropout active the rows do not sum to one, so not then.
         # Not on CPU: there the fused kernel needs equal head widths, and with it the whole step is
-        # 3-7 % faster than folding (t at 1024 px, 1 and 4 objects, benchmarks/video.py set-up).
+        # faster than folding (benchmarks/video.py --fold-on-cpu measures the folded path).
         fold = (self.num_heads == 1 and v.shape[-1] < self.internal_dim
                 and (q.device.type != "cpu" or self.fold_on_cpu) and not (self.training and self.dropout_p > 0))
         q = self._heads(self.q_proj(q))

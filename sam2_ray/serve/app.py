@@ -225,7 +225,7 @@ class SAM2Ingress:
         else:
             raise RequestError(415, f"unsupported Content-Type {kind!r}: send the image file's bytes "
                                     "(application/octet-stream or image/*) or JSON (application/json)")
-        key = await asyncio.to_thread(image_id, data)  # sha256 of 30 MB: ~30 ms, off the event loop
+        key = await asyncio.to_thread(image_id, data)  # hashing a large upload would stall the event loop
         return await self._route(name, key, upload=True).embed.remote(key, data)
 
     @api.post("/images/predict", response_model=Prediction, response_model_exclude_none=True, dependencies=AUTH)

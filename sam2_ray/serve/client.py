@@ -1,6 +1,6 @@
-"""A Python client of the serving API, for the integrations (Label Studio ML backend, FiftyOne operator) and for
-scripts. Masks come back as H x W bool numpy arrays; refused requests raise `RequestError` with the server's
-status and message.
+"""A Python client of the serving API, for scripts and for the pipelines' Serve runtime: `ServeTracker` makes
+the app's video sessions a `VideoTracker` (sam2_ray.trackers), so the one labeller runs on them. Masks come
+back as H x W bool numpy arrays; refused requests raise `RequestError` with the server's status and message.
 
     with SAM2Client("http://127.0.0.1:8000", token="...") as client:
         image = client.embed("photo.jpg")                       # once per image: the expensive call

@@ -4,8 +4,7 @@ cheap, frequent call). In float32, masks and scores equal `SAM2ImagePredictor`'s
 
 In bfloat16 the embedding runs under autocast and is cached in bf16 (half the memory per image), and clicks run on
 a bf16 copy of the mask decoder: autocast would cast the decoder's weights and the cached image side again on
-every click, which ate half of what bf16 saves on CPU (t config, 1024 px, 2 cores, a best-mask click in-process:
-29 -> 22 ms with the copy, 30 -> 25-27 ms under autocast)."""
+every click, which ate much of what bf16 saves on CPU (the README's Benchmarks section has the figures)."""
 
 from __future__ import annotations
 

@@ -4,9 +4,9 @@ autoscaling); the ingress routes each image and session to the replica that hold
 
 All model work runs on one compute thread, off the event loop so that the replica keeps accepting requests (clicks
 that arrive while a decoder pass runs form the next `@serve.batch`). One thread, because every thread that runs
-torch ops gets its own OpenMP team, and with more teams than cores OpenMP stops spinning between ops and sleeps:
-a bfloat16 click took 24 ms on the thread that built the model and 37 ms on a second one (t config, 2 cores);
-in the replica, 38 -> 26 ms with one thread.
+torch ops gets its own OpenMP team, and with more teams than cores OpenMP stops spinning between ops and sleeps,
+so a click on a second thread ran markedly slower than on the thread that built the model (the README's
+Benchmarks section has the figures).
 A propagating video goes one frame per task, so a click waits behind at most one frame.
 """
 

@@ -12,9 +12,9 @@ handle call travels by Serve's gRPC between replicas, by value, and its receiver
 4 MiB ended in a 500 (RESOURCE_EXHAUSTED). Calls that carry what a client uploaded (image bytes, a mask as RLE: up
 to limits.max_request_mb) therefore go as Ray actor calls (`_by_reference=True`, Serve's per-handle switch), whose
 arguments over 100 KB travel through the object store, with no limit but its size. Everything else keeps the
-default, gRPC here, because it is faster: a best-mask click 21 ms p50 against 29 ms as an actor call (mini config,
-2 cores). Responses take the call's transport; a prediction stays below 4 MiB (3 random-weight masks of a
-20000 x 2500 image: 2.3 MB of RLE; a trained model's masks are a few KB).
+default, gRPC here, because a click is faster that way than as an actor call. Responses take the call's
+transport; a prediction stays well below 4 MiB, even three random-weight (noise) masks of a very large image
+(the README's Benchmarks section has both figures).
 """
 
 from __future__ import annotations
