@@ -62,12 +62,12 @@ def test_the_installed_wheel_finds_its_plugin_configs_and_weights_outside_the_ch
     assert install.returncode == 0, install.stderr
     # The installed copy comes first on sys.path (before the editable install); run from another folder.
     probe = ("import contextlib, io, json\n"
-             "from pipelines import cli\n"
+             "from pipelines import cli, train\n"
              "from sam2.checkpoint import bundled_weights\n"
              "out = io.StringIO()\n"
              "with contextlib.redirect_stdout(out):\n"
              "    cli.main(['fiftyone', 'plugins'])\n"
-             "print(json.dumps({'plugins': out.getvalue().strip(), 'train_config': str(cli.TRAIN_CONFIG),\n"
+             "print(json.dumps({'plugins': out.getvalue().strip(), 'train_config': str(train.DEFAULT_CONFIG),\n"
              "                  'weights': str(bundled_weights('sam2.1_hiera_mini'))}))\n")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
