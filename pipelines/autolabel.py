@@ -4,49 +4,17 @@ contact sheet) drawn by Ray tasks once the labelling is done."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import yaml
-
-from pipelines.errors import InvalidInput, check_checkpoint
-from pipelines.manifest import read_manifest
-from sam2_ray.cluster import connect
+from pipelines.errors import InvalidInput
+from pipelines.labelling import RayRuntime, label
+from pipelines.manifest import ManifestSource
+from pipelines.settings import DEFAULT_CONFIG, load_settings
 from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.records import VideoJob
 from sam2_ray.render import RenderOptions, discard_partial_renders, outdated_outputs, render_video
-from sam2_ray.replica import ModelSpec
-from sam2_ray.scheduler import JobSummary, PoolConfig, Scheduler
-
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "pipelines" / "autolabel.yaml"
-
-
-def _section(cls, values: dict | None, where: str):
-    values = values or {}
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise InvalidInput(f"{where}: unknown keys {unknown} (known: {sorted(known)})")
-    return cls(**values)
-
-
-def load_settings(path: str | Path) -> tuple[ModelSpec, PoolConfig, str, RenderOptions]:
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInput(f"config not found: {path}")
-    settings = yaml.safe_load(path.read_text()) or {}
-    unknown = sorted(set(settings) - {"model", "pool", "store", "render"})
-    if unknown:
-        raise InvalidInput(f"{path}: unknown sections {unknown}")
-    model = _section(ModelSpec, settings.get("model"), f"{path} model")
-    if model.checkpoint is not None:
-        check_checkpoint(model.checkpoint, model.config, f"{path}: ")
-    pool = _section(PoolConfig, settings.get("pool"), f"{path} pool")
-    try:
-        render = _section(RenderOptions, settings.get("render"), f"{path} render")
-    except ValueError as error:
-        raise InvalidInput(f"{path} render: {error}") from None
-    return model, pool, settings.get("store", "outputs/masklets"), render
+from sam2_ray.scheduler import JobSummary
 
 
 @dataclass
@@ -95,28 +63,35 @@ def render_stored(store: MaskletStore, jobs: list[VideoJob],
     return written, failures
 
 
+class RenderSink:
+    """Renders of every labelled video of the run (done now, or earlier), drawn once the labelling is done."""
+
+    def __init__(self, options: RenderOptions) -> None:
+        self.options, self.jobs = options, []
+        self.written: list[Path] = []
+        self.failures: dict[str, str] = {}
+
+    def write(self, store: MaskletStore, finished) -> None:
+        self.jobs += [job for job, _ in finished]
+
+    def close(self, store: MaskletStore) -> None:
+        if self.options.outputs and self.jobs:
+            self.written, self.failures = render_stored(store, self.jobs, self.options)
+
+
 def autolabel(manifest: str | Path, config: str | Path = DEFAULT_CONFIG, store: str | Path | None = None,
               address: str | None = None, replicas: int | None = None, render: str | None = None,
               progress: bool = True) -> AutolabelResult:
     """`render`: comma-separated outputs ("overlay,sheet"), overriding the config's."""
-    model, pool, default_store, render_config = load_settings(config)
-    if replicas is not None:
-        pool = replace(pool, num_replicas=replicas)
+    settings = load_settings(config).with_pool(num_replicas=replicas)
+    render_options = settings.render
     if render is not None:
         try:
-            render_config = replace(render_config, outputs=render)
+            render_options = replace(render_options, outputs=render)
         except ValueError as error:
             raise InvalidInput(f"--render: {error}") from None
-    jobs, rejected = read_manifest(manifest)
-    connect(address)
-    store = MaskletStore(store or default_store)
-    scheduler = Scheduler(model, store, pool)
-    try:
-        summary = scheduler.run(jobs, progress=progress)
-    finally:
-        scheduler.shutdown()
-    summary.outcomes += rejected
-    result = AutolabelResult(summary, store.root)
-    if render_config.outputs:
-        result.renders, result.render_failures = render_stored(store, jobs, render_config)
-    return result
+    source = ManifestSource(manifest)
+    store = MaskletStore(store or settings.store)
+    sink = RenderSink(render_options)
+    run = label(source, sink, store, lambda: RayRuntime(settings, store, address), progress=progress)
+    return AutolabelResult(run.summary, store.root, sink.written, sink.failures)

@@ -164,7 +164,8 @@ def run_segment(args: argparse.Namespace) -> None:
 
 
 def run_autolabel(args: argparse.Namespace) -> int:
-    from pipelines.autolabel import DEFAULT_CONFIG, autolabel
+    from pipelines.autolabel import autolabel
+    from pipelines.settings import DEFAULT_CONFIG
 
     result = autolabel(args.manifest, args.config or DEFAULT_CONFIG, args.store, args.address, args.replicas,
                        args.render)
@@ -210,8 +211,8 @@ def _label_studio_target(args: argparse.Namespace) -> None:
 
 
 def run_label_studio_preannotate(args: argparse.Namespace) -> int:
-    from pipelines.autolabel import DEFAULT_CONFIG
     from pipelines.preannotate import preannotate
+    from pipelines.settings import DEFAULT_CONFIG
 
     _label_studio_target(args)
     result = preannotate(args.url, args.api_key, args.project, model_version=args.model_version, source=args.source,

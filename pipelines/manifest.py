@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from pipelines.errors import InvalidInput
 from sam2_ray.labeler import VideoOutcome
 from sam2_ray.records import InvalidPrompt, Prompt, VideoJob
+from sam2_ray.sources import PlannedJobs
 
 
 def _numbers(text: str, where: str) -> list[float]:
@@ -101,3 +102,13 @@ def read_manifest(path: str | Path) -> tuple[list[VideoJob], list[VideoOutcome]]
         grouped[video_id].append(_prompt_from_row(row, where))
     jobs = [_job(video_id, uris[video_id], tuple(prompts), rejected) for video_id, prompts in grouped.items()]
     return [j for j in jobs if j is not None], rejected
+
+
+class ManifestSource:
+    """A manifest file as a `JobSource` (read when the run starts)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+
+    def read(self) -> PlannedJobs:
+        return PlannedJobs(*read_manifest(self.path))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from integrations.label_studio.connection import LabelStudioConnection, LabelStudioError, LabelStudioUnavailable
@@ -21,8 +21,8 @@ from integrations.label_studio.predictions import (
 )
 from integrations.label_studio.prompts import SkippedTask, read_jobs
 from integrations.label_studio.schema import ProjectSchema
-from pipelines.autolabel import DEFAULT_CONFIG, load_settings
 from pipelines.errors import InvalidInput
+from pipelines.settings import DEFAULT_CONFIG, load_settings
 from sam2_ray.cluster import connect
 from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.scheduler import JobSummary, Scheduler
@@ -66,9 +66,8 @@ def preannotate(url: str, api_key: str, project_id: int, *, model_version: str |
                 retries: int = 5, backoff_s: float = 0.5, chunk_size: int = 50) -> PreannotateResult:
     """`source`: "annotations" (each task's latest), "drafts", or an annotator's email. Media is
     cached under `cache`, masklets under `store` (a re-run tracks only tasks whose prompts changed)."""
-    spec, pool, _, _ = load_settings(config)
-    if replicas is not None:
-        pool = replace(pool, num_replicas=replicas)
+    settings = load_settings(config).with_pool(num_replicas=replicas)
+    spec, pool = settings.model, settings.pool
     root = Path("outputs") / "label-studio"
     store = MaskletStore(store or root / "masklets")
     cache = Path(cache or root / "media") / f"project-{project_id}"

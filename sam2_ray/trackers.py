@@ -87,7 +87,9 @@ class SAM2Tracker:
     def __init__(self, model: SAM2Base, name: str, **session_options) -> None:
         self.model, self.name, self.session_options = model, name, session_options
 
-    def open(self, uri: str, name: str | None = None) -> TrackingSession:
+    def open(self, uri, name: str | None = None) -> TrackingSession:
+        """`uri`: a video file or frame folder, or anything else `sam2.frames.open_frames` reads (frames in
+        memory, a stream)."""
         from sam2.frames import open_frames
         from sam2.video_session import VideoSession
 

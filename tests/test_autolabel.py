@@ -15,9 +15,10 @@ import psutil
 import pytest
 import yaml
 
-from pipelines.autolabel import DEFAULT_CONFIG, autolabel, load_settings
+from pipelines.autolabel import autolabel
 from pipelines.errors import InvalidInput
 from pipelines.manifest import read_manifest
+from pipelines.settings import DEFAULT_CONFIG, load_settings
 from sam2.config import load_config
 from sam2_ray.masklet_store import MaskletStore
 from tests.support.clips import make_clip, write_mp4
@@ -52,7 +53,7 @@ def test_bad_render_options_are_input_errors(tmp_path):
 
 
 def test_the_default_config_runs_the_bundled_model_and_a_missing_checkpoint_is_named(tmp_path):
-    model, *_ = load_settings(DEFAULT_CONFIG)
+    model = load_settings(DEFAULT_CONFIG).model
     assert (model.config, model.checkpoint) == ("sam2.1_hiera_mini", "bundled")
     for checkpoint, words in (("bundled", "no bundled weights for sam2.1_hiera_t"),
                               (str(tmp_path / "gone.pt"), "checkpoint not found")):

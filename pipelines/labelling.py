@@ -1,0 +1,110 @@
+"""Source -> runtime -> masklet store -> sink: the one way every command labels (autolabel, Label Studio
+preannotate, FiftyOne propagate), so a prompt travels the same files whatever tool it came from.
+
+The runtime is the Ray scheduler over model replicas (a private local Ray, or a cluster by address), or a
+Serve app for callers that may only reach a running service over HTTP; both run the one labeller and write
+the same store rows. Jobs go in batches, and each batch is written back before the next starts, so labels
+appear while a long job runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sam2_ray.cluster import connect
+from sam2_ray.labeler import VideoLabeler, VideoOutcome
+from sam2_ray.masklet_store import MaskletStore
+from sam2_ray.records import VideoJob
+from sam2_ray.scheduler import JobSummary, Scheduler
+from sam2_ray.serve.client import SAM2Client, ServeTracker
+from sam2_ray.sources import JobSource, MaskletSink, PlannedJobs
+
+from .settings import Settings
+
+
+class Runtime(Protocol):
+    def run(self, jobs: list[VideoJob], progress: bool) -> JobSummary: ...
+
+    def close(self) -> None: ...
+
+
+class RayRuntime:
+    """The scheduler over `settings.pool` replicas of `settings.model`; Ray starts (or is joined) on creation."""
+
+    def __init__(self, settings: Settings, store: MaskletStore, address: str | None = None) -> None:
+        start = time.perf_counter()
+        connect(address)
+        self.ray_start_s = time.perf_counter() - start
+        self.scheduler = Scheduler(settings.model, store, settings.pool)
+
+    def run(self, jobs: list[VideoJob], progress: bool) -> JobSummary:
+        return self.scheduler.run(jobs, progress=progress)
+
+    def close(self) -> None:
+        self.scheduler.shutdown()
+
+
+class ServeRuntime:
+    """Jobs one after another through a Serve app's video sessions (`model`: a served model name)."""
+
+    def __init__(self, url: str, store: MaskletStore, model: str | None = None, token: str | None = None) -> None:
+        self.client = SAM2Client(url, token=token, model=model)
+        self.labeler, self.store = VideoLabeler(ServeTracker(self.client, model)), store
+
+    def run(self, jobs: list[VideoJob], progress: bool) -> JobSummary:
+        start = time.perf_counter()
+        outcomes = [self.labeler.label(job, self.store) for job in jobs]
+        return JobSummary(outcomes, time.perf_counter() - start)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+@dataclass
+class LabellingRun:
+    planned: PlannedJobs
+    summary: JobSummary = field(default_factory=JobSummary)  # the jobs' outcomes, then the rejected entries
+    runtime: Runtime | None = None  # None when there was nothing to run (no Ray, no model started)
+
+
+def _batches(jobs: list[VideoJob], size: int) -> Iterator[list[VideoJob]]:
+    for start in range(0, len(jobs), size):
+        yield jobs[start:start + size]
+
+
+def label(source: JobSource, sink: MaskletSink, store: MaskletStore, runtime: Callable[[], Runtime], *,
+          batch_size: int | None = None, progress: bool = True,
+          on_batch: Callable[[list[VideoOutcome], int], None] | None = None) -> LabellingRun:
+    """Read `source`, run its jobs on the runtime `runtime()` makes (only when there are jobs), write each
+    batch to `sink`, close the sink. `on_batch(outcomes so far, jobs)` reports progress."""
+    planned = source.read()
+    run = LabellingRun(planned)
+    if planned.jobs:
+        by_id = {job.video_id: job for job in planned.jobs}
+        run.runtime = runtime()
+        try:
+            for batch in _batches(planned.jobs, batch_size or len(planned.jobs)):
+                part = run.runtime.run(batch, progress)
+                run.summary.outcomes += part.outcomes
+                run.summary.seconds += part.seconds
+                sink.write(store, [(by_id[o.video_id], o) for o in part.outcomes])
+                if on_batch is not None:
+                    on_batch(run.summary.outcomes, len(planned.jobs))
+        finally:
+            run.runtime.close()
+    sink.close(store)
+    run.summary.outcomes += planned.rejected
+    return run
+
+
+class StoreOnly:
+    """The sink of a run whose labels are the store itself (autolabel)."""
+
+    def write(self, store: MaskletStore, finished) -> None:
+        pass
+
+    def close(self, store: MaskletStore) -> None:
+        pass
