@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from .frames import FrameSource, open_frames
 from .mask_cleanup import fill_holes
-from .memory_bank import FrameOutput, ObjectMemory, Points
+from .memory_bank import RECENT, FrameOutput, MemorySelection, ObjectMemory, Points
 from .modeling import tracking
 from .modeling.sam2_base import ImageFeatures, SAM2Base
 from .tracker import track_objects
@@ -74,8 +74,10 @@ class _Object:
 
 class VideoSession:
     def __init__(self, model: SAM2Base, video, *, fill_hole_area: int = 8, binarize_mask_from_pts: bool = True,
-                 non_overlap_masks: bool = False, pointer_mode: str | None = None, name: str | None = None) -> None:
+                 non_overlap_masks: bool = False, pointer_mode: str | None = None, name: str | None = None,
+                 memory_selection: MemorySelection = RECENT) -> None:
         self.model = model
+        self.memory_selection = memory_selection
         self.frames: FrameSource = video if isinstance(video, FrameSource) else open_frames(video, name=name)
         self.fill_hole_area = fill_hole_area
         self.binarize_mask_from_pts = binarize_mask_from_pts
@@ -151,7 +153,7 @@ class VideoSession:
             raise ValueError(f"video {self.name}: no objects to track; add points, a box or a mask first")
         start = min(f for obj in self.objects.values() for f in obj.prompts)
         for obj in self.objects.values():
-            obj.memory = ObjectMemory()
+            obj.memory = ObjectMemory(selection=self.memory_selection)
         yield from self._pass(self.frames.iter_frames(start), start, reverse=False)
         if backward and start > 0:
             if not self.frames.seekable:
@@ -192,8 +194,8 @@ class VideoSession:
             result = self._result(frame_idx, [(obj, obj.memory.output(frame_idx)) for obj in present])
             for obj in present:
                 obj.tracked.add(frame_idx)
-                _forget(obj.memory, frame_idx, reverse, cfg.num_maskmem, cfg.max_obj_ptrs_in_encoder,
-                        None if reverse else start)
+                _forget(obj.memory, frame_idx, reverse, self.memory_selection.reach(cfg.num_maskmem) + 1,
+                        cfg.max_obj_ptrs_in_encoder, None if reverse else start)
             if result is not None:
                 yield result
         if not reverse:
@@ -279,8 +281,9 @@ class VideoSession:
 def _forget(memory: ObjectMemory, frame_idx: int, reverse: bool, num_maskmem: int, max_ptrs: int,
             pinned_from: int | None) -> None:
     """Drop what no later step of this pass can select: masks of emitted frames, memories more than
-    num_maskmem - 2 frames back, pointers more than max_ptrs - 2 back. The forward pass pins the
-    frames from its start on, which the backward pass attends to first."""
+    num_maskmem - 2 frames back (num_maskmem: one more than the selection's reach), pointers more than
+    max_ptrs - 2 back. The forward pass pins the frames from its start on, which the backward pass
+    attends to first."""
     for t, out in list(memory.non_cond.items()):
         back = t - frame_idx if reverse else frame_idx - t
         pinned = pinned_from is not None and pinned_from <= t
@@ -295,4 +298,4 @@ def _forget(memory: ObjectMemory, frame_idx: int, reverse: bool, num_maskmem: in
 def _restart_memory(obj: _Object, start: int, max_ptrs: int) -> ObjectMemory:
     """For the backward pass: the prompted frames and the pinned frames after the start."""
     pinned = {t: out for t, out in obj.memory.non_cond.items() if start <= t < start + max_ptrs}
-    return ObjectMemory(cond=dict(obj.memory.cond), non_cond=pinned)
+    return ObjectMemory(cond=dict(obj.memory.cond), non_cond=pinned, selection=obj.memory.selection)

@@ -11,6 +11,7 @@ import torch
 
 from sam2.build_sam import build_sam2_video_predictor
 from sam2.config import ModelConfig, load_config
+from sam2.memory_bank import MemorySelection
 
 from .labeler import VideoLabeler, VideoOutcome
 from .masklet_store import MaskletStore
@@ -28,6 +29,15 @@ class ModelSpec:
     checkpoint: str | None = None
     seed: int = 0
     tracker: str | None = None  # "package.module:factory", factory(spec, device) -> VideoTracker; default SAM2Tracker
+    memory_selection: str = "recent"  # SAM2Tracker: "recent" (SAM 2) or "quality" (see sam2.memory_bank)
+    memory_window: int = 16  # "quality": how many recent frames it chooses from
+
+    def __post_init__(self) -> None:
+        self.selection  # noqa: B018  (a bad value is a ValueError where the settings are read)
+
+    @property
+    def selection(self) -> MemorySelection:
+        return MemorySelection(self.memory_selection, self.memory_window)
 
     @property
     def name(self) -> str:
@@ -40,7 +50,7 @@ class ModelSpec:
 
     def build_tracker(self, device: str) -> VideoTracker:
         if self.tracker is None:
-            return SAM2Tracker(self.build(device), self.name)
+            return SAM2Tracker(self.build(device), self.name, memory_selection=self.selection)
         return load_factory(self.tracker)(self, device)
 
 
