@@ -84,7 +84,7 @@ def end_to_end(fo, videos: int, frames: int, model: str, checkpoint: str | None,
                folder: Path) -> None:
     from fiftyone import ViewField as F
 
-    from integrations.fiftyone import propagate
+    from pipelines.fiftyone_propagate import propagate
     from sam2.data.synthetic import ClipSpec, generate_clip
     from tests.support.fiftyone_clips import video_sample
 

@@ -5,6 +5,8 @@
     sam2-ray fiftyone evaluate DATASET --pred-field sam2 --gt-field gt [--eval-key sam2_eval]
     sam2-ray fiftyone plugins      # the folder to put in FIFTYONE_PLUGINS_DIR for the App operator
 
+The Python API of `propagate` is pipelines/fiftyone_propagate.py; the App plugin is pipelines/plugins/fiftyone/.
+
 FiftyOne's database: FIFTYONE_DATABASE_URI when set, else FiftyOne's own mongod, else the one
 scripts/setup.sh installed into the venv.
 """
@@ -17,7 +19,7 @@ from pathlib import Path
 from pipelines.arguments import ADDRESS_HELP
 from pipelines.errors import InvalidInput
 
-PLUGINS_DIR = Path(__file__).resolve().parents[1] / "integrations"
+PLUGINS_DIR = Path(__file__).resolve().parent / "plugins"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,11 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     prop.add_argument("--segmentation-field", help="also write a Segmentation of track ids per frame here")
     prop.add_argument("--view", help="a saved view of the dataset (default: every sample)")
     prop.add_argument("--model", help="config name or YAML path (default: inferred from --checkpoint, else the "
-                      "bundled sam2.1_hiera_mini and its trained weights); without --checkpoint the weights are random")
+                      "config's model, the bundled sam2.1_hiera_mini and its trained weights); without --checkpoint "
+                      "the weights are random")
     prop.add_argument("--checkpoint", help="official or project checkpoint (.pt), or 'bundled'")
+    prop.add_argument("--config", type=Path, help="pipeline YAML: its model and pool "
+                      "(default: configs/pipelines/autolabel.yaml)")
     prop.add_argument("--address", help=ADDRESS_HELP)
-    prop.add_argument("--replicas", type=int, default=1, help="model replicas (default: 1)")
-    prop.add_argument("--gpus", type=float, default=0.0, help="GPUs per replica (default: 0)")
+    prop.add_argument("--replicas", type=int, help="model replicas (default: the config's, 1)")
+    prop.add_argument("--gpus", type=float, help="GPUs per replica (default: the config's, 0)")
     prop.add_argument("--store", type=Path, help="keep the masklet store here (needed with a remote --address)")
     prop.add_argument("--serve-url", help="run through a running Serve app instead of a Ray job")
     prop.add_argument("--no-review", action="store_true", help="skip review routing")
@@ -80,8 +85,10 @@ def run(args: argparse.Namespace) -> int:
     if args.fiftyone_command == "plugins":
         print(PLUGINS_DIR)
         return 0
-    from integrations.fiftyone import evaluate_masklets, load_store, propagate
+    from integrations.fiftyone import evaluate_masklets, load_store
     from integrations.fiftyone.review import DEFAULT_RULES
+    from pipelines.fiftyone_propagate import propagate
+    from pipelines.settings import DEFAULT_CONFIG
 
     collection = _collection(args.dataset, args.view)
     try:
@@ -90,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
                                checkpoint=args.checkpoint, address=args.address, store=args.store,
                                segmentation_field=args.segmentation_field,
                                review=None if args.no_review else DEFAULT_RULES,
-                               replicas=args.replicas, num_gpus=args.gpus, serve_url=args.serve_url)
+                               replicas=args.replicas, num_gpus=args.gpus, serve_url=args.serve_url,
+                               config=args.config or DEFAULT_CONFIG)
             print(result.report())
             return 1 if result.failed else 0
         if args.fiftyone_command == "load":

@@ -66,7 +66,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     fo = fiftyone_test_database()
-    from integrations.fiftyone import evaluate_masklets, propagate
+    from integrations.fiftyone import evaluate_masklets
+    from pipelines.fiftyone_propagate import propagate
     from sam2.data.synthetic import ClipSpec, generate_clip
 
     folder = Path(tempfile.mkdtemp(prefix="sam2-fo-app-"))

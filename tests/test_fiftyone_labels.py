@@ -71,6 +71,7 @@ def test_clicks_and_image_samples_and_bad_prompts(fo, tmp_path):
 
     from integrations.fiftyone.media import ensure_metadata
     from integrations.fiftyone.prompts import prompt_jobs
+    from integrations.fiftyone.source import FiftyOneSource
 
     Image.fromarray(np.zeros((50, 100, 3), np.uint8)).save(tmp_path / "a.png")
     images = fo.Dataset()
@@ -89,6 +90,12 @@ def test_clicks_and_image_samples_and_bad_prompts(fo, tmp_path):
     assert (prompt.obj_id, prompt.frame_idx, prompt.points, prompt.labels) == (3, 0, ((50.0, 25.0), (10.0, 10.0)),
                                                                               (1, 0))
     assert len(planned.unprompted) == 1 and "cannot read the media" in next(iter(planned.failed.values()))
+    # As a JobSource: the samples that cannot run are outcomes named by their sample ids.
+    found = FiftyOneSource(images, "clicks").read()
+    assert [j.video_id for j in found.jobs] == [job.video_id]
+    ids = images.values("id")
+    assert [(o.video_id, o.status, o.reason) for o in found.rejected] == [
+        (ids[2], "failed", planned.failed[ids[2]]), (ids[1], "skipped", "no prompts")]
 
     clip = small_clip(2, num_frames=6)
     videos = fo.Dataset()
@@ -100,8 +107,8 @@ def test_clicks_and_image_samples_and_bad_prompts(fo, tmp_path):
 
 
 def test_unknown_fields_and_wrong_label_types_are_clear_value_errors(fo, tmp_path):
-    from integrations.fiftyone import propagate
     from integrations.fiftyone.fields import InvalidField
+    from pipelines.fiftyone_propagate import propagate
 
     clip = small_clip(3, num_frames=4)
     dataset = fo.Dataset()

@@ -1,5 +1,5 @@
-"""`propagate` and the App operator end to end: FiftyOne prompts -> jobs on a real local Ray with a
-tiny random-weight model -> masklet store -> frame labels, on a real MongoDB. Random weights say
+"""`propagate` and the App operator end to end: FiftyOne prompts (FiftyOneSource) -> jobs on a real local Ray
+with a tiny random-weight model -> masklet store -> frame labels (FiftyOneSink), on a real MongoDB. Random weights say
 nothing about accuracy, so these check plumbing exactly: the right frames, the store's masks."""
 
 from __future__ import annotations
@@ -49,8 +49,15 @@ def _assert_labels_equal_store(sample, field: str, store: MaskletStore, video_id
             assert det.confidence == pytest.approx(row.score) and det.predicted_iou == pytest.approx(row.iou_pred)
 
 
+def _pipeline_config(folder, extra: str = "") -> str:
+    tiny = write_config_yaml(tiny_config(), folder / "tiny.yaml")
+    path = folder / "pipeline.yaml"
+    path.write_text(f"model:\n  config: {tiny}\n  checkpoint: null\n{extra}")
+    return str(path)
+
+
 def test_keyframes_0_and_40_of_a_sparse_video_give_the_store_masklets_on_every_frame(fo, ray_cluster, tmp_path):
-    from integrations.fiftyone import propagate
+    from pipelines.fiftyone_propagate import propagate
 
     clip = small_clip(11, num_frames=48)
     dataset = fo.Dataset()
@@ -95,7 +102,9 @@ def test_keyframes_0_and_40_of_a_sparse_video_give_the_store_masklets_on_every_f
     images = fo.Dataset()
     image = fo.Sample(filepath=str(tmp_path / "frame.png"), boxes=box_prompts(fo, clip, 5))
     images.add_sample(image)
-    out = propagate(images, prompt_field="boxes", label_field="sam2", model=TINY, store=tmp_path / "images")
+    # The model from a pipeline config this time (the tiny model, random weights), as `--config` gives it.
+    out = propagate(images, prompt_field="boxes", label_field="sam2", store=tmp_path / "images",
+                    config=_pipeline_config(tmp_path))
     assert out.samples == 1 and out.failed == {}
     image.reload()
     (image_video,) = MaskletStore(tmp_path / "images").done()
@@ -108,7 +117,9 @@ def test_app_operator_runs_immediately_and_delegated_with_progress(fo, ray_clust
     from fiftyone.operators.delegated import DelegatedOperationService
     from fiftyone.operators.executor import ExecutionContext
 
-    fo.config.plugins_dir = str(REPO / "integrations")
+    from pipelines.fiftyone import PLUGINS_DIR
+
+    fo.config.plugins_dir = str(PLUGINS_DIR)  # what `sam2-ray fiftyone plugins` prints
     uri = "@sam2_ray/fiftyone/propagate_masks"
     assert foo.operator_exists(uri)
     clip = small_clip(12, num_frames=10, objects=1)
@@ -150,7 +161,7 @@ def test_propagation_through_the_serve_app_from_the_operator(fo, ray_cluster, tm
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     try:
         url = deploy(f"http://127.0.0.1:{port}", "fo", {"models": [{"config": str(model), "num_cpus": 0.5}]})
-        fo.config.plugins_dir = str(REPO / "integrations")
+        fo.config.plugins_dir = str(REPO / "pipelines" / "plugins")
         run = foo.execute_operator("@sam2_ray/fiftyone/propagate_masks", ctx={"dataset": dataset, "params": {
             "prompt_field": "prompts", "label_field": "served", "serve_url": url}})
     finally:
@@ -165,13 +176,16 @@ def test_propagation_through_the_serve_app_from_the_operator(fo, ray_cluster, tm
 def test_without_model_or_checkpoint_propagate_runs_the_bundled_model_as_segment_does(tmp_path, caplog):
     """The rule of every command: neither is the shipped trained model; a model alone has random weights
     (and says so); a checkpoint alone runs the config its keys fit."""
-    from integrations.fiftyone.propagation import model_spec
     from pipelines.cli import build_parser
+    from pipelines.fiftyone_propagate import model_spec, replica_model
+    from pipelines.settings import load_settings
     from sam2.checkpoint import bundled_weights
 
     bundled = str(bundled_weights("sam2.1_hiera_mini"))
     args = build_parser().parse_args(["fiftyone", "propagate", "videos", "--prompt-field", "keyframes"])
     assert model_spec(args.model, args.checkpoint) == ModelSpec("sam2.1_hiera_mini", bundled)
+    # propagate's default is the pipeline config's model, which is that same bundled model.
+    assert replica_model(load_settings(), args.model, args.checkpoint) == ModelSpec("sam2.1_hiera_mini", bundled)
     assert model_spec(checkpoint=bundled) == ModelSpec("sam2.1_hiera_mini", bundled)
     assert "random weights" not in caplog.text
     assert model_spec("sam2.1_hiera_t") == ModelSpec("sam2.1_hiera_t", None)
@@ -179,3 +193,17 @@ def test_without_model_or_checkpoint_propagate_runs_the_bundled_model_as_segment
     (tmp_path / "notes.txt").write_text("weights\n")
     with pytest.raises(ValueError, match="notes.txt is not a checkpoint file"):
         model_spec(checkpoint=str(tmp_path / "notes.txt"))
+
+
+def test_propagate_runs_the_model_of_its_pipeline_config_with_the_chosen_weights(tmp_path):
+    """Neither model nor checkpoint: the config's model; either: model_spec's, keeping the config's other
+    model keys (here the memory selection)."""
+    from pipelines.fiftyone_propagate import replica_model
+    from pipelines.settings import load_settings
+
+    settings = load_settings(_pipeline_config(tmp_path, "  memory_selection: quality\n"))
+    tiny = str(tmp_path / "tiny.yaml")
+    assert replica_model(settings, None, None) == ModelSpec(tiny, None, memory_selection="quality")
+    assert replica_model(settings, "sam2.1_hiera_t", None) == ModelSpec("sam2.1_hiera_t", None,
+                                                                        memory_selection="quality")
+    assert replica_model(settings, TINY, None) == TINY  # a whole ModelSpec is taken as it is

@@ -51,7 +51,7 @@ def wheel(tmp_path_factory) -> Path:
 def test_the_wheel_carries_every_file_of_the_packages(wheel):
     with zipfile.ZipFile(wheel) as archive:
         shipped = set(archive.namelist())
-    assert "integrations/fiftyone/fiftyone.yml" in shipped
+    assert "pipelines/plugins/fiftyone/fiftyone.yml" in shipped
     assert not _package_files() - shipped, sorted(_package_files() - shipped)
 
 

@@ -1,16 +1,14 @@
-"""FiftyOne integration: prompts from dataset fields -> runtime jobs, masklets -> frame labels,
-review routing, evaluation; also a FiftyOne plugin (this folder, with `fiftyone.yml`: point
-`FIFTYONE_PLUGINS_DIR` at `integrations/`) whose operator propagates masks from the App.
+"""FiftyOne integration: a view's prompt fields -> jobs (`FiftyOneSource`), masklets -> frame labels with
+review routing (`FiftyOneSink`), an existing store -> labels (`load_store`), evaluation. Running a view
+through the model is a pipeline, `pipelines.fiftyone_propagate.propagate`; the App plugin is under
+`pipelines/plugins/fiftyone/`.
 
-    from integrations.fiftyone import propagate
-    propagate(dataset.match_tags("todo"), prompt_field="keyframes", label_field="sam2")
-
-FiftyOne loads this file on its own, not as part of the package, so everything here is imported
-by absolute name and lazily (importing the package stays cheap).
+Exports are imported lazily, so importing the package does not import FiftyOne.
 """
 
 _EXPORTS = {
-    "propagate": "integrations.fiftyone.propagation",
+    "FiftyOneSource": "integrations.fiftyone.source",
+    "FiftyOneSink": "integrations.fiftyone.sink",
     "load_store": "integrations.fiftyone.reader",
     "evaluate_masklets": "integrations.fiftyone.evaluation",
     "ReviewRules": "integrations.fiftyone.review",
@@ -24,10 +22,3 @@ def __getattr__(name):
     import importlib
 
     return getattr(importlib.import_module(_EXPORTS[name]), name)
-
-
-def register(plugin):
-    """FiftyOne's plugin entry point."""
-    from integrations.fiftyone.operator import PropagateMasks
-
-    plugin.register(PropagateMasks)

@@ -74,3 +74,17 @@ def label_field(view, name: str, document_type=fo.Detections) -> str:
         raise InvalidField(f"{path!r} of dataset {dataset_name(view)!r} already holds {field}; choose another "
                            f"field for {document_type.__name__}")
     return path
+
+
+def check_fields(view, prompt: str, label: str, segmentation: str | None = None) -> None:
+    """The fields of a propagation, before any work: prompts to read, labels (and a segmentation) to write,
+    all different."""
+    media_type(view)
+    prompt_field(view, prompt)
+    label_field(view, label)
+    if segmentation:
+        label_field(view, segmentation, fo.Segmentation)
+    names = [n for n in (prompt, label, segmentation) if n]
+    if len({field_path(view, n) for n in names}) != len(names):
+        raise InvalidField(f"the prompt, label and segmentation fields must differ, got {prompt!r}, {label!r}, "
+                           f"{segmentation!r}")

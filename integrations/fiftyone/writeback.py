@@ -1,5 +1,5 @@
 """A masklet store's videos -> label fields of their samples, with review routing: the one
-write-back that `propagate`, the store reader and the App operator share.
+write-back that the sink (`sink.py`) and the store reader (`reader.py`) share.
 
 Review results live with the labels they judge: flagged objects carry the `needs_review` tag, a
 flagged frame's `Detections` carry `review` (the reasons), flagged samples the `needs_review`

@@ -43,7 +43,7 @@ class PropagateMasks(foo.Operator):
         return types.Property(inputs, view=types.View(label="Propagate masks with SAM 2"))
 
     def execute(self, ctx):
-        from integrations.fiftyone.propagation import propagate
+        from pipelines.fiftyone_propagate import propagate
 
         params = ctx.params
         result = propagate(ctx.target_view(), prompt_field=params["prompt_field"],
