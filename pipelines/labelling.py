@@ -35,9 +35,7 @@ class RayRuntime:
     """The scheduler over `settings.pool` replicas of `settings.model`; Ray starts (or is joined) on creation."""
 
     def __init__(self, settings: Settings, store: MaskletStore, address: str | None = None) -> None:
-        start = time.perf_counter()
         connect(address)
-        self.ray_start_s = time.perf_counter() - start
         self.scheduler = Scheduler(settings.model, store, settings.pool)
 
     def run(self, jobs: list[VideoJob], progress: bool) -> JobSummary:
@@ -99,12 +97,3 @@ def label(source: JobSource, sink: MaskletSink, store: MaskletStore, runtime: Ca
     run.summary.outcomes += planned.rejected
     return run
 
-
-class StoreOnly:
-    """The sink of a run whose labels are the store itself (autolabel)."""
-
-    def write(self, store: MaskletStore, finished) -> None:
-        pass
-
-    def close(self, store: MaskletStore) -> None:
-        pass

@@ -69,11 +69,10 @@ class MemorySelection:
         if self.mode == "recent":
             picked = [d for d in range(num_maskmem - 1, 0, -1) if frame + step * d in non_cond]
         else:
-            seen = [d for d in range(1, self.window + 1)
-                    if (out := non_cond.get(frame + step * d)) is not None and out.maskmem is not None]
-            recent, rest = seen[:1], seen[1:]
-            rest.sort(key=lambda d: (float(non_cond[frame + step * d].obj_score) <= 0,  # present ones first
-                                     -float(non_cond[frame + step * d].iou), d))
+            held = {d: out for d in range(1, self.window + 1)
+                    if (out := non_cond.get(frame + step * d)) is not None and out.maskmem is not None}
+            recent, rest = list(held)[:1], list(held)[1:]
+            rest.sort(key=lambda d: (float(held[d].obj_score) <= 0, -float(held[d].iou), d))  # present first
             picked = sorted(recent + rest[:num_maskmem - 2], reverse=True)
         return [(num_maskmem - min(d, num_maskmem - 1), non_cond[frame + step * d]) for d in picked]
 
