@@ -8,12 +8,17 @@ bash scripts/setup.sh
 echo "test: ruff check"
 .venv/bin/ruff check .
 
+# Two workers by default (CI has 2 cores; much of a test is waiting on Ray, a server or a subprocess), one test
+# file per worker so a file's servers start once; SAM2_RAY_TEST_WORKERS=0 runs in one process.
+workers=(-n "${SAM2_RAY_TEST_WORKERS:-2}" --dist loadfile)
+[[ ${SAM2_RAY_TEST_WORKERS:-2} == 0 ]] && workers=(-p no:xdist)
+
 # pytest's exit code 5 means the stage selected no test: fine for one stage, not for both.
 codes=()
 echo "test: pytest, stage 1 of 2 (all but the long parity runs)"
-.venv/bin/python -m pytest -q -m "not slow" --durations=15 "$@" && codes+=(0) || codes+=($?)
+.venv/bin/python -m pytest -q "${workers[@]}" -m "not slow" --durations=15 "$@" && codes+=(0) || codes+=($?)
 echo "test: pytest, stage 2 of 2 (the long parity runs, -m slow)"
-.venv/bin/python -m pytest -q -m slow --durations=15 "$@" && codes+=(0) || codes+=($?)
+.venv/bin/python -m pytest -q "${workers[@]}" -m slow --durations=15 "$@" && codes+=(0) || codes+=($?)
 for code in "${codes[@]}"; do
   [[ $code -eq 0 || $code -eq 5 ]] || exit "$code"
 done
