@@ -187,6 +187,8 @@ def test_video_project_round_trip_with_review_frames(sdk, server, run, tmp_path)
         write_mp4(make_clip(FRAMES, H, W, 2, seed=10 + i).frames, videos / f"clip{i}.mp4", fps=10)
     project = sdk.projects.create(title="videos", label_config=VIDEO_CONFIG)
     sdk.import_storage.local.create(project=project.id, path=str(videos), regex_filter="^$", use_blob_urls=True)
+    with pytest.raises(InvalidInput, match=f"review project {project.id} must be an image project"):
+        run(project.id, review_project=project.id)  # a video project: refused before any tracking
     local = LabelStudioConnection(server.url, TOKEN).import_tasks(project.id, [
         {"video": "/data/local-files/?d=videos/clip0.mp4"}, {"video": "/data/local-files/?d=videos/clip2.mp4"}])
     [uploaded] = LabelStudioConnection(server.url, TOKEN).upload(

@@ -39,6 +39,7 @@ SOURCES = ("annotations", "drafts")  # or an annotator's email
 class SkippedTask:
     task_id: int
     reason: str
+    unprompted: bool = False  # nothing to label, rather than regions or media that cannot be used
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def read_jobs(connection: LabelStudioConnection, project_id: int, schema: Projec
         regions = prompt_regions(task, schema, "drafts" if source == "drafts" else "annotations", annotator_id)
         if not regions:
             what = {"drafts": "draft", "annotations": "annotation"}.get(source, f"annotation by {source}")
-            skipped.append(SkippedTask(task["id"], f"no prompt regions in its latest {what}"))
+            skipped.append(SkippedTask(task["id"], f"no prompt regions in its latest {what}", unprompted=True))
             continue
         try:
             jobs.append(task_job(connection, task, regions, schema, project_id, cache))

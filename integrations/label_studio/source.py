@@ -1,0 +1,37 @@
+"""A Label Studio project as a `JobSource`: the prompts drawn in its tasks (see `prompts.py`) as `VideoJob`s,
+and every task that cannot run as a rejected outcome named by its task id."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from sam2_ray.labeler import VideoOutcome
+from sam2_ray.sources import PlannedJobs
+
+from .connection import LabelStudioConnection
+from .prompts import read_jobs
+from .schema import ProjectSchema
+
+
+class LabelStudioSource:
+    """`prompts`: "annotations" (each task's latest), "drafts", or an annotator's email; media is downloaded
+    into `cache`. After `read`, `schema` is the project's labelling config, which the sink writes in."""
+
+    def __init__(self, connection: LabelStudioConnection, project_id: int, prompts: str, cache: Path) -> None:
+        self.connection, self.project_id, self.prompts, self.cache = connection, project_id, prompts, cache
+        self.schema: ProjectSchema | None = None
+        self.seconds = 0.0  # reading tasks and downloading media
+
+    def read(self) -> PlannedJobs:
+        start = time.perf_counter()
+        try:
+            self.schema = ProjectSchema.parse(self.connection.project(self.project_id).label_config or "")
+            jobs, skipped = read_jobs(self.connection, self.project_id, self.schema, self.prompts, self.cache)
+        except ValueError as error:
+            raise ValueError(f"project {self.project_id}: {error}") from None
+        finally:
+            self.seconds = time.perf_counter() - start
+        rejected = [VideoOutcome(str(s.task_id), "skipped" if s.unprompted else "failed", reason=s.reason)
+                    for s in skipped]
+        return PlannedJobs(jobs, rejected)
