@@ -31,11 +31,14 @@ class VideoOutcome:
     node_id: str = ""  # the Ray node that ran it (set by the replica)
 
 
-def masklet_rows(video_id: str, frame: TrackedFrame, model_name: str) -> Iterator[MaskletRow]:
-    """One row per object of a tracked frame."""
+def masklet_rows(video_id: str, frame: TrackedFrame, model_name: str,
+                 labels: dict[int, str] | None = None) -> Iterator[MaskletRow]:
+    """One row per object of a tracked frame; `labels`: obj_id -> class name."""
+    labels = labels or {}
     for obj_id, mask in frame.masks.items():
         yield MaskletRow.from_mask(video_id, obj_id, frame.frame_idx, mask, frame.scores[obj_id],
-                                   frame.ious.get(obj_id, float("nan")), frame.prompted[obj_id], model_name)
+                                   frame.ious.get(obj_id, float("nan")), frame.prompted[obj_id], model_name,
+                                   labels.get(obj_id))
 
 
 class VideoLabeler:
@@ -54,8 +57,9 @@ class VideoLabeler:
             session = self.tracker.open(job.uri, name=f"{job.video_id} ({job.uri})")
             _add_prompts(session, job)
             writer = store.writer(job.video_id)
+            labels = {p.obj_id: p.label for p in job.prompts if p.label}
             for frame in session.propagate(backward=True):
-                writer.add(masklet_rows(job.video_id, frame, self.tracker.name))
+                writer.add(masklet_rows(job.video_id, frame, self.tracker.name, labels))
                 if on_frame is not None:
                     on_frame(frame.frame_idx)
             frames = len(writer.frames)

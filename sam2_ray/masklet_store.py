@@ -44,6 +44,7 @@ SCHEMA = pa.schema([
     ("iou_pred", pa.float32()),
     ("is_prompt_frame", pa.bool_()),
     ("model", pa.string()),
+    ("label", pa.string()),
 ])
 _NAMES = [f.name for f in fields(MaskletRow)]
 assert _NAMES == SCHEMA.names, "MaskletRow and the Parquet schema must list the same columns"

@@ -108,7 +108,7 @@ class VideoJob:
 class MaskletRow:
     """One object on one frame, as stored. rle: COCO compressed RLE counts of an height x width
     mask; bbox: x, y, w, h pixels; score: object-presence probability; iou_pred: the model's
-    predicted IoU of the mask."""
+    predicted IoU of the mask; label: the class name, or None."""
 
     video_id: str
     obj_id: int
@@ -122,14 +122,15 @@ class MaskletRow:
     iou_pred: float
     is_prompt_frame: bool
     model: str
+    label: str | None = None  # the object's class name, where a prompt or a detection gave one
 
     @classmethod
     def from_mask(cls, video_id: str, obj_id: int, frame_idx: int, mask, score: float, iou_pred: float,
-                  is_prompt_frame: bool, model: str) -> MaskletRow:
+                  is_prompt_frame: bool, model: str, label: str | None = None) -> MaskletRow:
         """The row of an H x W bool mask: its RLE, box and area computed here, once for every producer."""
         from sam2 import rle
 
         counts = rle.encode(mask)
         bbox, area = rle.bbox_and_area(counts, *mask.shape)
         return cls(video_id, int(obj_id), int(frame_idx), mask.shape[0], mask.shape[1], counts, bbox, area,
-                   float(score), float(iou_pred), bool(is_prompt_frame), model)
+                   float(score), float(iou_pred), bool(is_prompt_frame), model, label)
