@@ -77,6 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", type=Path, help="write per-video and per-object results here")
     ev.set_defaults(run=run_evaluate)
 
+    ex = commands.add_parser("export", help="a masklet store as a video instance-segmentation dataset (JSON)")
+    ex.add_argument("store", type=Path, help="the masklet store folder (from autolabel, preannotate, propagate)")
+    ex.add_argument("--format", required=True, choices=("youtube-vis", "coco-video"),  # video_instances.FORMATS
+                    help="youtube-vis: one annotation per track with per-frame lists (YouTube-VIS 2019/2021); "
+                         "coco-video: one image per frame, one annotation per object per frame, instance_id "
+                         "= track (CocoVID: TAO, mmtracking, BDD100K MOTS)")
+    ex.add_argument("--out", type=Path, required=True, help="the JSON file to write")
+    ex.add_argument("--videos", type=lambda text: [v for v in text.split(",") if v], metavar="ID,ID",
+                    help="only these video ids, comma-separated (default: every video in the store)")
+    ex.set_defaults(run=run_export)
+
     tr = commands.add_parser("train", help="train or fine-tune SAM 2 (configs/training/*.yaml)")
     tr.add_argument("--config", type=Path,
                     help="training YAML (default: the bundled model's last stage, configs/training/mini.yaml)")
@@ -185,6 +196,12 @@ def run_evaluate(args: argparse.Namespace) -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(evaluation.to_dict(tags), indent=1))
         print(f"results: {args.json}")
+
+
+def run_export(args: argparse.Namespace) -> None:
+    from pipelines.export import export_store
+
+    print(export_store(args.store, args.out, args.format, args.videos).report())
 
 
 def run_train(args: argparse.Namespace) -> None:

@@ -186,10 +186,11 @@ class MaskletStore:
         return {k: v for k, v in entries.items() if self.is_done(k)}
 
     # ------------------------------------------------------------------------------------ reading
-    def read_video(self, video_id: str) -> pa.Table:
+    def read_video(self, video_id: str, columns: list[str] | None = None) -> pa.Table:
+        """The video's rows; `columns` reads only those (a summary pass need not read the masks)."""
         if not self.is_done(video_id):
             raise KeyError(f"video {video_id!r} is not in the store {self.root}")
-        return pq.read_table(self.path(video_id), schema=SCHEMA)
+        return pq.read_table(self.path(video_id), schema=SCHEMA, columns=columns)
 
     def rows(self, video_id: str) -> Iterator[MaskletRow]:
         for record in self.read_video(video_id).to_pylist():

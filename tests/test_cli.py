@@ -45,7 +45,7 @@ def test_every_address_option_says_the_default_is_a_private_local_ray():
 
 
 @pytest.mark.parametrize("argv, commands", [
-    ([], "segment, autolabel, evaluate, train, serve, label-studio, samples, fiftyone"),
+    ([], "segment, autolabel, evaluate, export, train, serve, label-studio, samples, fiftyone"),
     (["label-studio"], "preannotate, connect"),
     (["fiftyone"], "propagate, load, evaluate, plugins"),
 ])
