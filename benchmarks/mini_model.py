@@ -28,11 +28,11 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sam2.data.synthetic import ClipSpec, generate_clip  # noqa: E402
+from sam2.data.synthetic import HELD_OUT_SEEDS, ClipSpec, generate_clip  # noqa: E402
 from sam2.evaluation.jf import evaluate  # noqa: E402
 from sam2.evaluation.masks import from_array  # noqa: E402
 
-EVAL_SEED = 10_000_000
+EVAL_SEED = HELD_OUT_SEEDS.start
 PROMPTS = ("click1", "click3", "box", "mask")
 
 

@@ -2,20 +2,31 @@
 
 A clip is a textured, cluttered background with 1-5 annotated objects of varied shape, colour and
 texture that move, rotate, scale and deform; they occlude one another, pass behind foreground
-occluders, may leave the frame and come back, and may share the scene with unannotated
-look-alikes (distractors). Every object's visible mask is known exactly on every frame, so the
-generator feeds training, J&F evaluation, tests and demos alike.
+occluders, may leave the frame and come back, may walk in after the start or walk out for good
+before the end, and may share the scene with unannotated look-alikes (distractors). Every object's
+visible mask is known exactly on every frame, so the generator feeds training, J&F evaluation,
+tests and demos alike.
+
+Nothing is trained on `HELD_OUT_SEEDS` (`held_out_clips`): benchmarks evaluate there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 SHAPES = ("ellipse", "rectangle", "polygon", "blob", "ring")
 TEXTURES = ("solid", "stripes", "checker", "noise", "gradient")
+
+# Clip seeds that no shipped training recipe draws (configs/training/*.yaml: the video stage's clips
+# use seeds below 110,000, the image stages' above 124,000,000; tests/test_synthetic.py checks it),
+# so the bundled model has never seen these clips. The samples (`sam2-ray samples`) start at 20,000,000.
+HELD_OUT_SEEDS = range(10_000_000, 20_000_000)
+# Fourth word of the seed of the late-entry / early-exit draws: [seed, attempt, 0, _TIMING_STREAM] is
+# never a frame's noise seed [seed, attempt, t], so those draws leave every other draw as it was.
+_TIMING_STREAM = 0x656E7472
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,8 @@ class ClipSpec:
     p_occluder: float = 0.4  # a foreground bar sweeps across the scene
     p_distractor: float = 0.35  # unannotated look-alikes of an object
     clutter: int = 6  # static shapes painted into the background
+    p_late_entry: float = 0.0  # an object is off screen on frame 0 and walks in from the nearest edge later
+    p_early_exit: float = 0.0  # an object walks out through the nearest edge for good before the end
 
 
 @dataclass
@@ -38,7 +51,8 @@ class Clip:
     frames: np.ndarray  # T x H x W x 3 uint8
     masks: np.ndarray  # T x N x H x W bool, visible part of each annotated object
     obj_ids: list[int]
-    tags: dict = field(default_factory=dict)  # difficulty: occlusion, exit_reentry, distractors, num_objects
+    # difficulty: occlusion, exit_reentry, late_entry, early_exit, distractors, num_objects
+    tags: dict = field(default_factory=dict)
 
     @property
     def num_frames(self) -> int:
@@ -222,7 +236,8 @@ def _occluder(rng: np.random.Generator, h: int, w: int, num_frames: int) -> _Thi
 
 def generate_clip(seed: int, spec: ClipSpec = ClipSpec(), frames: Sequence[int] | None = None) -> Clip:
     """One clip; the same seed and spec always give the same pixels and masks. Every object is
-    clearly visible on frame 0 (at least half of it and 30 pixels), where prompts go.
+    clearly visible on frame 0 (at least half of it and 30 pixels), where prompts go, except those
+    that enter late (`spec.p_late_entry`), which are off screen there.
 
     `frames`: render only these increasing frame indices, e.g. a training clip of 8 frames out of 24
     or the image stage's single frame. Each frame is the same whichever others are rendered (its
@@ -235,11 +250,18 @@ def generate_clip(seed: int, spec: ClipSpec = ClipSpec(), frames: Sequence[int] 
         scene = _scene(rng, spec, (seed, attempt))
         first = _render(scene, 0, spec)
         visible = first.masks.sum(axis=(1, 2))
-        if np.any(visible < np.maximum(0.5 * first.full_area, 30)):
+        if np.any((visible < np.maximum(0.5 * first.full_area, 30)) & ~scene.late):
             continue
         rendered = [first if t == 0 else _render(scene, t, spec) for t in times]
         return _clip(rendered, scene)
     raise ValueError(f"no clip with every object visible on frame 0 for seed {seed} and {spec}")
+
+
+def held_out_clips(spec: ClipSpec = ClipSpec(), count: int = 100, start: int = 0) -> Iterator[tuple[int, Clip]]:
+    """(seed, clip) for `count` seeds of `HELD_OUT_SEEDS` from its `start`-th: clips the bundled model
+    never trained on, the same on every machine."""
+    for seed in HELD_OUT_SEEDS[start: start + count]:
+        yield seed, generate_clip(seed, spec)
 
 
 @dataclass
@@ -249,6 +271,7 @@ class _Scene:
     background: np.ndarray  # H x W x 3 float
     layers: list[tuple[str, int, _Thing]]  # (kind, object index or -1, thing)
     num_objects: int
+    late: np.ndarray  # N bool, objects off screen on frame 0 (they enter later)
     distractors: bool
     noise_seed: tuple[int, int]  # (clip seed, attempt): with the frame index, seeds a frame's pixel noise
 
@@ -272,13 +295,64 @@ def _scene(rng: np.random.Generator, spec: ClipSpec, noise_seed: tuple[int, int]
             region[inside] = region[inside] * 0.5 + colours * 0.5  # faded, so clutter reads as background
     num_objects = int(rng.integers(spec.min_objects, spec.max_objects + 1))
     objects = [_make_thing(rng, h, w, n_t, exits=rng.random() < spec.p_exit) for _ in range(num_objects)]
+    objects, late = _enter_and_leave(objects, spec, np.random.default_rng([*noise_seed, 0, _TIMING_STREAM]))
     distractors = [_make_thing(rng, h, w, n_t, exits=False, look_like=objects[int(rng.integers(num_objects))])
                    for _ in range(int(rng.integers(1, 3)) if rng.random() < spec.p_distractor else 0)]
     occluders = [_occluder(rng, h, w, n_t) for _ in range(1 if rng.random() < spec.p_occluder else 0)]
     # Painter's order: distractors and objects interleaved at random depths, occluders in front.
     layers = [("obj", i, o) for i, o in enumerate(objects)] + [("distractor", -1, d) for d in distractors]
     layers = [layers[i] for i in rng.permutation(len(layers))] + [("occluder", -1, o) for o in occluders]
-    return _Scene(background, layers, num_objects, bool(distractors), noise_seed)
+    return _Scene(background, layers, num_objects, late, bool(distractors), noise_seed)
+
+
+def _enter_and_leave(objects: list[_Thing], spec: ClipSpec, rng: np.random.Generator
+                     ) -> tuple[list[_Thing], np.ndarray]:
+    """Objects that walk in after frame 0 or out before the end, drawn from `rng` alone; -> the
+    objects and which of them are off screen on frame 0. An entering object is off screen until a few
+    frames before its entry frame (drawn in [0.15, 0.45] of the clip), a leaving one from a few frames
+    after its exit frame (in [0.6, 0.8]) to the last, so one that does both is on screen for at least
+    0.15 of the clip."""
+    n_t = spec.num_frames
+    late = np.zeros(len(objects), bool)
+    out = []
+    for i, thing in enumerate(objects):
+        enters, leaves = rng.random() < spec.p_late_entry, rng.random() < spec.p_early_exit
+        enter_at = max(1.0, rng.uniform(0.15, 0.45) * n_t) if enters else None
+        leave_at = rng.uniform(0.6, 0.8) * (n_t - 1) if leaves else None
+        if enters or leaves:
+            thing = replace(thing, path=_walk(thing, spec, enter_at, leave_at))
+        late[i] = enters
+        out.append(thing)
+    return out, late
+
+
+def _walk(thing: _Thing, spec: ClipSpec, enter_at: float | None, leave_at: float | None):
+    """`thing.path` that comes in from beyond the frame edge nearest to it at `enter_at` (reaching its
+    own path then) and goes out beyond the edge nearest to it at `leave_at`, out by the last frame."""
+    h, w = spec.height, spec.width
+    margin = 2.5 * thing.size  # beyond any shape's reach at any scale (< 2 x size)
+    ramp_in = None if enter_at is None else min(4.0, enter_at)  # frame 0 is always outside
+    ramp_out = None if leave_at is None else min(4.0, spec.num_frames - 1 - leave_at)
+
+    def outside(t: float) -> np.ndarray:
+        x, y = thing.path(t)[:2]
+        side = int(np.argmin([x, w - x, y, h - y]))
+        return np.array([(-margin, y), (w + margin, y), (x, -margin), (x, h + margin)][side])
+
+    entry_target = None if enter_at is None else outside(enter_at)
+    exit_target = None if leave_at is None else outside(leave_at)
+
+    def path(t: float) -> tuple[float, float, float, float, float]:
+        x, y, angle, scale, phase = thing.path(t)
+        if entry_target is not None and t < enter_at:
+            target, k = entry_target, min((enter_at - t) / ramp_in, 1.0)
+        elif exit_target is not None and t > leave_at:
+            target, k = exit_target, min((t - leave_at) / ramp_out, 1.0)
+        else:
+            return x, y, angle, scale, phase
+        return x + (target[0] - x) * k, y + (target[1] - y) * k, angle, scale, phase
+
+    return path
 
 
 def _render(scene: _Scene, t: int, spec: ClipSpec) -> _Frame:
@@ -308,6 +382,9 @@ def _clip(rendered: list[_Frame], scene: _Scene) -> Clip:
     on_screen = full_area > 0
     tags = {"occlusion": bool(np.any(on_screen & (visible < 0.5 * full_area))),
             "exit_reentry": any(_reappears(on_screen[:, i]) for i in range(scene.num_objects)),
+            # of the frames rendered: off screen on the first and on later / on earlier and off on the last
+            "late_entry": bool(np.any(~on_screen[0] & on_screen.any(axis=0))),
+            "early_exit": bool(np.any(~on_screen[-1] & on_screen.any(axis=0))),
             "distractors": scene.distractors, "num_objects": scene.num_objects}
     return Clip(np.stack([f.image for f in rendered]), masks, list(range(1, scene.num_objects + 1)), tags)
 
