@@ -96,12 +96,13 @@ class SAM2Tracker:
         return _LocalSession(VideoSession(self.model, open_frames(uri, name=name or uri), **self.session_options))
 
 
-def load_factory(path: str):
-    """`package.module:attribute` -> the attribute, with an error that names what is missing."""
+def load_factory(path: str, what: str = "tracker"):
+    """`package.module:attribute` -> the attribute, with an error that names `what` it is for and what is
+    missing (also for the Serve image models, see `sam2_ray.image_models`)."""
     module_name, sep, attribute = path.partition(":")
     if not sep or not module_name or not attribute:
-        raise ValueError(f"tracker {path!r} must be 'package.module:factory'")
+        raise ValueError(f"{what} {path!r} must be 'package.module:factory'")
     try:
         return getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
-        raise ValueError(f"tracker {path!r} cannot be loaded: {error}") from None
+        raise ValueError(f"{what} {path!r} cannot be loaded: {error}") from None

@@ -1,7 +1,7 @@
 """The Serve app end to end on a real local Ray Serve: image clicks and refinement equal to the in-process
 predictor, batched concurrent clicks, video sessions (two objects, streamed propagation, a correction, close,
-the session bound and idle expiry), several models behind one app, auth, body limits, photos larger than a gRPC
-message, malformed media paths, and the OpenAPI schema."""
+the session bound and idle expiry), several models behind one app, another image model named in the config,
+auth, body limits, photos larger than a gRPC message, malformed media paths, and the OpenAPI schema."""
 
 from __future__ import annotations
 
@@ -61,6 +61,13 @@ def strict_app(base_url):
 def bf16_app(base_url):
     """The bundled (trained) model in bfloat16: its masks are objects, so agreement with float32 means something."""
     return deploy(base_url, "bf16", {"models": [{**BUNDLED, "precision": "bfloat16"}]})
+
+
+@pytest.fixture(scope="module")
+def boxes_app(base_url):
+    """Another image model named in the config (tests/support/image_models.py), behind the same app."""
+    return deploy(base_url, "boxes", {"models": [{"name": "boxes", "num_cpus": 0.5,
+                                                  "image_model": "tests.support.image_models:box_image_model"}]})
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +142,23 @@ def test_models_behind_one_app(app, image):
         with pytest.raises(RequestError) as error:
             client.predict(image, points=[(1, 1)], labels=[1], model="nope")
         assert error.value.status == 422 and "unknown model" in str(error.value)
+
+
+def test_an_image_model_named_in_the_config_serves_masks_through_the_same_app(boxes_app, image, tmp_path):
+    with SAM2Client(boxes_app) as client:
+        embedded = client.embed(image)
+        boxed = client.predict(embedded.image_id, box=(50, 30, 160, 130))
+        assert (boxed.model, boxed.best, [m.score for m in boxed.masks]) == ("boxes", 1, pytest.approx([0.5, 0.9, 0.7]))
+        rectangle = np.zeros(image.shape[:2], dtype=bool)
+        rectangle[30:130, 50:160] = True
+        assert region_similarity(boxed.best_mask.mask, rectangle) > 0.9
+        refined = client.predict(embedded.image_id, points=[(105, 80)], labels=[0], mask_input=boxed,
+                                 multimask_output=False)
+        assert boxed.best_mask.mask[75:85, 100:110].all() and not refined.best_mask.mask[75:85, 100:110].any()
+        video = write_mp4(make_clip(4, 64, 64, num_objects=1).frames, tmp_path / "clip.mp4")
+        with pytest.raises(RequestError) as error:
+            client.open_video(str(video))
+        assert error.value.status == 501 and "serves images only" in str(error.value)
 
 
 def test_video_session_two_objects_stream_correct_close(app, local_model, tmp_path):

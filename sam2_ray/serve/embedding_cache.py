@@ -11,22 +11,17 @@ from dataclasses import dataclass, field
 
 import torch
 
-from sam2.modeling.mask_decoder import DecoderImage
-
 RECENT_PREDICTIONS = 8
 
 
 @dataclass
 class ImageEmbedding:
-    """image_embed: 1 x C x h x w (no-memory embedding added, as the image predictor does); high_res:
-    [1 x C/8 x 4h x 4w, 1 x C/4 x 2h x 2w]; hw: the original image's height and width; prepared: the
-    decoder's prompt-free work on it for clicks and boxes."""
+    """features: what the image model's `embed` made of the image (its business; see
+    `sam2_ray.image_models`); hw: the original image's height and width."""
 
-    image_embed: torch.Tensor
-    high_res: list[torch.Tensor]
+    features: object
     hw: tuple[int, int]
-    prepared: DecoderImage
-    # prediction id -> (C x 4h x 4w low-res logits, C predicted IoU)
+    # prediction id -> (C x M x M low-res logits, C predicted IoU)
     predictions: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=OrderedDict)
 
     def remember(self, prediction_id: str, low_res: torch.Tensor, scores: torch.Tensor) -> None:

@@ -1,14 +1,11 @@
 """The image half of a serving replica, as a plain object: embed images into a bounded cache (the expensive
-call, once per image), and decode prompt sets from many clients in one prompt-encoder + mask-decoder pass (the
-cheap, frequent call). In float32, masks and scores equal `SAM2ImagePredictor`'s for the same image and prompts.
-
-In bfloat16 the embedding runs under autocast and is cached in bf16 (half the memory per image), and clicks run on
-a bf16 copy of the mask decoder: autocast would cast the decoder's weights and the cached image side again on
-every click, which ate much of what bf16 saves on CPU (the README's Benchmarks section has the figures)."""
+call, once per image), and decode prompt sets from many clients in one decoder pass (the cheap, frequent call).
+It depends on the image-model seam only (`sam2_ray.image_models.ImageModel`): our SAM 2 by default, whose
+float32 masks and scores equal `SAM2ImagePredictor`'s for the same image and prompts, or another model named in
+the serve YAML. Precision (float32 or bfloat16) is the model's business (see `SAM2ImageModel`)."""
 
 from __future__ import annotations
 
-import copy
 import time
 import uuid
 from collections import Counter, defaultdict, deque
@@ -17,23 +14,22 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sam2.modeling.sam2_base import SAM2Base
 from sam2.modeling.tracking import mask_logits
 from sam2.transforms import ImageTransforms
 from sam2.video_prompts import mask_prompt
 
+from ..image_models import ImageModel
 from .embedding_cache import EmbeddingCache, ImageEmbedding
 from .errors import EMBEDDING_MISSING, RequestError
 from .masks import decode_rle, mask_payload
 from .media import decode_image
-from .precision import autocast
 from .schemas import MaskInput, PredictRequest
 
 
 @dataclass
 class _Decode:
     """One request, ready for the decoder: coords 1 x N x 2 model-input pixels (box corners first), labels
-    1 x N, mask 1 x 1 x 4h x 4w logits."""
+    1 x N, mask 1 x 1 x M x M logits (M: the model's mask_size)."""
 
     index: int
     request: PredictRequest
@@ -50,12 +46,8 @@ class _Decode:
 
 
 class ImageSegmenter:
-    def __init__(self, model: SAM2Base, model_name: str, cache_size: int, max_image_pixels: int,
-                 dtype: torch.dtype = torch.float32) -> None:
+    def __init__(self, model: ImageModel, model_name: str, cache_size: int, max_image_pixels: int) -> None:
         self.model = model
-        self.dtype = dtype
-        exact = dtype == torch.float32
-        self.decoder = model.sam_mask_decoder if exact else copy.deepcopy(model.sam_mask_decoder).to(dtype)
         self.model_name = model_name
         self.max_image_pixels = max_image_pixels
         self.transforms = ImageTransforms(model.image_size)
@@ -70,19 +62,12 @@ class ImageSegmenter:
         start = time.perf_counter()
         cached = key in self.cache
         if not cached:
-            self.cache.put(key, self._embed(decode_image(data, self.max_image_pixels)))
+            image = decode_image(data, self.max_image_pixels)
+            [features] = self.model.embed(self.transforms.to_model_input(image, self.model.device)[None])
+            self.cache.put(key, ImageEmbedding(features, image.shape[:2]))
         h, w = self.cache.get(key).hw
         return {"image_id": key, "model": self.model_name, "width": w, "height": h, "cached": cached,
                 "seconds": time.perf_counter() - start}
-
-    def _embed(self, image: np.ndarray) -> ImageEmbedding:
-        x = self.transforms.to_model_input(image, self.model.device)[None]
-        with autocast(self.model.device, self.dtype):
-            feats = self.model.image_features(x)
-        embed = (feats.vision + self.model.no_mem_embed.view(1, -1, 1, 1)).to(self.dtype)
-        high_res = [level.to(self.dtype) for level in feats.high_res]
-        return ImageEmbedding(embed, high_res, image.shape[:2], self.model.prepare_for_clicks(embed, high_res,
-                                                                                               self.decoder))
 
     # ---------------------------------------------------------------------------------------------- predict
     @torch.inference_mode()
@@ -129,7 +114,7 @@ class ImageSegmenter:
         return _Decode(index, request, entry, coords, labels, mask)
 
     def _mask_input(self, entry: ImageEmbedding, mask_input: MaskInput) -> torch.Tensor:
-        side = self.model.sam_prompt_encoder.mask_input_size[0]
+        side = self.model.mask_size
         if mask_input.rle is not None:
             mask = decode_rle(mask_input.rle, *entry.hw, "mask_input.rle")
             binary = mask_prompt(mask, side, self.model.device, "mask_input")
@@ -145,35 +130,17 @@ class ImageSegmenter:
         return logits[index][None, None]
 
     def _decode(self, items: list[_Decode]) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> low-res logits B x C x 4h x 4w, predicted IoU B x C, for B prompt sets sharing one key."""
-        model = self.model
-        points = None
+        """-> low-res logits B x C x M x M, predicted IoU B x C, for B prompt sets sharing one key."""
+        coords = labels = masks = None
         if items[0].coords is not None:
-            points = torch.cat([d.coords for d in items]), torch.cat([d.labels for d in items])
-        masks = torch.cat([d.mask for d in items]) if items[0].mask is not None else None
-        sparse, dense = (p.to(self.dtype) for p in model.sam_prompt_encoder(points=points, masks=masks))
-        one_image = all(d.entry is items[0].entry for d in items)
-        image = None
-        if one_image:  # prompts on one image share its embedding, as in the predictor's batched prompts
-            embed, high_res = items[0].entry.image_embed, items[0].entry.high_res
-            image = items[0].entry.prepared if masks is None else None
-        else:
-            embed = torch.cat([d.entry.image_embed for d in items])
-            high_res = [torch.cat(level) for level in zip(*(d.entry.high_res for d in items), strict=True)]
-        low_res, iou, _, _ = self.decoder(
-            image_embeddings=embed,
-            image_pe=model.sam_prompt_encoder.get_dense_pe().to(self.dtype),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=items[0].request.multimask_output,
-            repeat_image=one_image,
-            high_res_features=high_res,
-            image=image,
-        )
-        return low_res.float(), iou.float()
+            coords, labels = torch.cat([d.coords for d in items]), torch.cat([d.labels for d in items])
+        if items[0].mask is not None:
+            masks = torch.cat([d.mask for d in items])
+        return self.model.decode([d.entry.features for d in items], coords, labels, masks,
+                                 items[0].request.multimask_output)
 
     def _finish(self, item: _Decode, low_res: torch.Tensor, iou: torch.Tensor) -> dict:
-        """C x 4h x 4w logits, C scores -> the response body; the logits are kept for refinement."""
+        """C x M x M logits, C scores -> the response body; the logits are kept for refinement."""
         prediction_id = uuid.uuid4().hex
         item.entry.remember(prediction_id, torch.clamp(low_res, -32.0, 32.0), iou)
         scores = iou.float().cpu().tolist()

@@ -1,6 +1,7 @@
 """`SAM2Model`: the Serve deployment that holds one model on the device Ray assigned it; a thin shell around
-`ImageSegmenter` and `VideoSessions`. One deployment per model entry of the settings (its own replicas, GPUs and
-autoscaling); the ingress routes each image and session to the replica that holds it (`routing.py`).
+`ImageSegmenter` (on the image-model seam, `sam2_ray.image_models`) and `VideoSessions`. One deployment per model
+entry of the settings (its own replicas, GPUs and autoscaling); the ingress routes each image and session to the
+replica that holds it (`routing.py`).
 
 All model work runs on one compute thread, off the event loop so that the replica keeps accepting requests (clicks
 that arrive while a decoder pass runs form the next `@serve.batch`). One thread, because every thread that runs
@@ -22,7 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from ray import serve
 
+from sam2_ray.image_models import SAM2ImageModel
 from sam2_ray.replica import assigned_device
+from sam2_ray.trackers import load_factory
 
 from .errors import RequestError
 from .image_segmenter import ImageSegmenter
@@ -48,10 +51,15 @@ class SAM2Model:
         self._reaper: asyncio.Task | None = None
 
     def _load(self, entry: ModelEntry, settings: ServeSettings) -> tuple[ImageSegmenter, VideoSessions]:
-        model = entry.spec.build(self.device)
         dtype = DTYPES[entry.precision]
-        images = ImageSegmenter(model, self.name, entry.embedding_cache_size, settings.limits.max_image_pixels, dtype)
-        videos = VideoSessions(model, self.name, entry.max_sessions, settings.sessions.idle_timeout_s,
+        if entry.image_model is None:  # our SAM 2: one model for both halves
+            model = entry.spec.build(self.device)
+            image_model, video_model = SAM2ImageModel(model, dtype), model
+        else:  # the video half runs our SAM 2 session only, so this entry has none
+            image_model = load_factory(entry.image_model, "image_model")(entry.spec, self.device, dtype)
+            video_model = None
+        images = ImageSegmenter(image_model, self.name, entry.embedding_cache_size, settings.limits.max_image_pixels)
+        videos = VideoSessions(video_model, self.name, entry.max_sessions, settings.sessions.idle_timeout_s,
                                settings.limits.media_root, dtype=dtype)
         return images, videos
 

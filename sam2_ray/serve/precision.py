@@ -1,5 +1,6 @@
 """A replica's compute precision, as the settings' `precision` names it: float32 (exact, the in-process
-predictor's masks) or bfloat16 (bf16 autocast; the click decoder as a bf16 copy, see `ImageSegmenter`)."""
+predictor's masks) or bfloat16 (bf16 autocast; the click decoder as a bf16 copy, see
+`sam2_ray.image_models.SAM2ImageModel`)."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from sam2.checkpoint import BUNDLED, checkpoint_file
 from sam2_ray.replica import ModelSpec
+from sam2_ray.trackers import load_factory
 
 TOKEN_ENV = "SAM2_RAY_SERVE_TOKEN"
 BASIC_AUTH_ENV = "SAM2_RAY_SERVE_BASIC_AUTH"  # user:password
@@ -39,13 +40,26 @@ class ModelEntry(_Strict):
     max_sessions: int = Field(4, ge=1, description="open video sessions per replica; the next one gets 503")
     precision: Literal["float32", "bfloat16"] = Field(
         "float32", description="the replica's compute: float32 is exact (equal to the in-process predictor's); "
-                               "bfloat16 runs clicks on a bf16 copy of the mask decoder and everything else under bf16 "
-                               "autocast: faster on GPUs and on CPUs with AVX512-BF16 or AMX, much slower on others")
+                               "bfloat16 (our SAM 2) runs clicks on a bf16 copy of the mask decoder and everything "
+                               "else under bf16 autocast: faster on GPUs and on CPUs with AVX512-BF16 or AMX, much "
+                               "slower on others")
+
+    image_model: str | None = Field(
+        None, description="another image model for the image routes, 'package.module:factory' called as "
+                          "factory(spec, device, dtype) -> sam2_ray.image_models.ImageModel (spec: this entry's "
+                          "config, checkpoint and seed); none = our SAM 2. With one set, video sessions are refused "
+                          "(501): they run our SAM 2 session")
 
     @model_validator(mode="after")
     def _bundled_weights_exist(self):
         if self.checkpoint == BUNDLED:
             checkpoint_file(self.checkpoint, self.config)  # its ValueError names what is shipped
+        return self
+
+    @model_validator(mode="after")
+    def _image_model_loads(self):
+        if self.image_model is not None:
+            load_factory(self.image_model, "image_model")  # a bad name fails here, not in a replica
         return self
 
     @property

@@ -1,6 +1,7 @@
 """The video half of a serving replica, as a plain object: streaming `VideoSession`s opened on video URIs,
 bounded in number (the next one is refused with 503 rather than running the device out of memory) and closed
-after an idle time. A session's memory is bounded by its memory bank, not by the video's length."""
+after an idle time. A session's memory is bounded by its memory bank, not by the video's length. A model entry
+whose images run another image model (`image_model` in the settings) has no video sessions (`model` None)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def frame_payload(result: FrameResult, fmt: MaskFormat) -> dict:
 
 
 class VideoSessions:
-    def __init__(self, model: SAM2Base, model_name: str, max_open: int, idle_timeout_s: float,
+    def __init__(self, model: SAM2Base | None, model_name: str, max_open: int, idle_timeout_s: float,
                  media_root: str | None = None, clock: Callable[[], float] = time.monotonic,
                  dtype: torch.dtype = torch.float32) -> None:
         self.model = model
@@ -59,6 +60,9 @@ class VideoSessions:
         return len(self._open)
 
     def open(self, session_id: str, request: OpenSession) -> dict:
+        if self.model is None:
+            raise RequestError(501, f"model {self.model_name} serves images only: its image_model is not our SAM 2, "
+                                    "and video sessions run our SAM 2 session")
         self.expire_idle()
         if session_id in self._open:
             raise RequestError(409, f"video session {session_id} is already open")
