@@ -1,6 +1,6 @@
 """The one pipelines YAML (configs/pipelines/autolabel.yaml): which model, how many replicas, where the
-masklets go, what to render. Every labelling command reads it the same way; command-line options override
-single keys."""
+masklets go, what to render, how to label without prompts (`auto`). Every labelling command reads it the
+same way; command-line options override single keys."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from pathlib import Path
 import yaml
 
 from pipelines.errors import InvalidInput, check_checkpoint
+from sam2_ray.prompt_free import AutoSpec
 from sam2_ray.render import RenderOptions
 from sam2_ray.replica import ModelSpec
 from sam2_ray.scheduler import PoolConfig
+from sam2_ray.trackers import load_factory
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "pipelines" / "autolabel.yaml"
 
@@ -47,10 +49,18 @@ def load_settings(path: str | Path = DEFAULT_CONFIG) -> Settings:
     if not path.is_file():
         raise InvalidInput(f"config not found: {path}")
     values = yaml.safe_load(path.read_text()) or {}
-    unknown = sorted(set(values) - {"model", "pool", "store", "render"})
+    unknown = sorted(set(values) - {"model", "pool", "store", "render", "auto"})
     if unknown:
         raise InvalidInput(f"{path}: unknown sections {unknown}")
+    if "auto" in (values.get("model") or {}):
+        raise InvalidInput(f"{path}: prompt-free settings go in the top-level 'auto' section, not under 'model'")
     model = _section(ModelSpec, values.get("model"), f"{path} model")
+    model = replace(model, auto=_section(AutoSpec, values.get("auto"), f"{path} auto"))
+    if model.auto.detector is not None:
+        try:  # named right, importable here; it is made on the replicas, where it may load weights
+            load_factory(model.auto.detector, "detector")
+        except ValueError as error:
+            raise InvalidInput(f"{path} auto: {error}") from None
     if model.checkpoint is not None:
         check_checkpoint(model.checkpoint, model.config, f"{path}: ")
     return Settings(model, _section(PoolConfig, values.get("pool"), f"{path} pool"),

@@ -10,6 +10,10 @@ Semantics:
   conditioning frame for every frame after it. It survives any number of re-runs.
 - `run()` tracks forward from the earliest prompt to the end, then (for seekable sources)
   backward from there to frame 0, decoding the video again instead of keeping frames.
+- `track()` is one pass in one direction for callers that add objects as they go (prompt-free
+  labelling, `masklet_discovery.py`): every frame is yielded, with or without objects; an object
+  joins when the pass reaches its first prompt; an object prompted on the frame just yielded is
+  segmented at once and the pass yields a second result for that frame with the objects it started.
 - Frames and features of frames that left the window are dropped; an object keeps its prompted
   frames, the last `num_maskmem - 1` memories and the last `max_obj_ptrs - 1` pointers.
 - Object pointers are encoded by their frame offset divided by `min(num_frames, 16) - 1` in SAM 2;
@@ -50,6 +54,7 @@ class FrameResult:
     scores: torch.Tensor
     ious: torch.Tensor
     prompted: list[bool]
+    image: np.ndarray | None = None  # the decoded frame (H x W x 3 uint8), from track() only
 
     @property
     def masks(self) -> torch.Tensor:
@@ -163,12 +168,27 @@ class VideoSession:
                 obj.memory = _restart_memory(obj, start, self.model.config.max_obj_ptrs_in_encoder)
             yield from self._pass(self.frames.iter_reverse(start - 1), start, reverse=True)
 
-    def _pass(self, frames: Iterable[tuple[int, np.ndarray]], start: int, reverse: bool) -> Iterator[FrameResult]:
-        """One direction. Initial prompts are segmented before the pass where the source allows it,
-        so that every frame sees all of them (SAM 2 semantics); on a stream, and for prompts or
-        objects added while the pass runs, when their frame arrives."""
+    @torch.inference_mode()
+    def track(self, start: int = 0, reverse: bool = False) -> Iterator[FrameResult]:
+        """One pass from `start` (to the end, or in reverse to frame 0) over the objects the session has,
+        none at first if need be. Every frame is yielded, with its image; objects join when the pass reaches
+        their first prompt (they are not segmented ahead, unlike `run`). Prompts added on the frame just
+        yielded take effect at once: the pass then yields one more result for that frame, holding the
+        objects it started there."""
+        self._check_frame(start, f"video {self.name}")
+        for obj in self.objects.values():
+            obj.memory = ObjectMemory(selection=self.memory_selection)
+        frames = self.frames.iter_reverse(start) if reverse else self.frames.iter_frames(start)
+        yield from self._pass(frames, start, reverse, ahead=False)
+
+    def _pass(self, frames: Iterable[tuple[int, np.ndarray]], start: int, reverse: bool,
+              ahead: bool = True) -> Iterator[FrameResult]:
+        """One direction. With `ahead` (run), initial prompts are segmented before the pass where the
+        source allows it, so that every frame sees all of them (SAM 2 semantics); on a stream, and for
+        prompts or objects added while the pass runs, when their frame arrives. Without it (track), every
+        frame is yielded with its image, and objects prompted on it after it was yielded start at once."""
         cfg = self.model.config
-        if not reverse and self.frames.seekable:
+        if ahead and not reverse and self.frames.seekable:
             objects = list(self.objects.values())
             for frame_idx in sorted({f for obj in objects for f, p in obj.prompts.items() if not p.correction}):
                 self._initial_prompts(objects, frame_idx, self.frames.frame(frame_idx))
@@ -195,9 +215,19 @@ class VideoSession:
             for obj in present:
                 obj.tracked.add(frame_idx)
                 _forget(obj.memory, frame_idx, reverse, self.memory_selection.reach(cfg.num_maskmem) + 1,
-                        cfg.max_obj_ptrs_in_encoder, None if reverse else start)
-            if result is not None:
-                yield result
+                        cfg.max_obj_ptrs_in_encoder, None if reverse or not ahead else start)
+            if ahead:
+                if result.obj_ids:
+                    yield result
+                continue
+            yield self._with_image(result, image)
+            joined = [obj for obj in self.objects.values() if not obj.memory.cond and frame_idx in obj.prompts]
+            if joined:
+                self._initial_prompts(joined, frame_idx, image)
+                for obj in joined:
+                    obj.tracked.add(frame_idx)
+                yield self._with_image(self._result(frame_idx, [(o, o.memory.output(frame_idx)) for o in joined]),
+                                       image)
         if not reverse:
             self._check_all_prompts_seen(list(self.objects.values()), last)
 
@@ -261,9 +291,16 @@ class VideoSession:
             self._features_cache = (frame_idx, self.model.image_features(x))
         return self._features_cache[1]
 
-    def _result(self, frame_idx: int, results: list[tuple[_Object, FrameOutput]]) -> FrameResult | None:
+    @staticmethod
+    def _with_image(result: FrameResult, image: np.ndarray) -> FrameResult:
+        result.image = image
+        return result
+
+    def _result(self, frame_idx: int, results: list[tuple[_Object, FrameOutput]]) -> FrameResult:
         if not results:
-            return None
+            h, w = self._frame_size()
+            empty = torch.zeros(0)
+            return FrameResult(frame_idx, [], torch.zeros(0, h, w), empty, empty, [])
         low_res = torch.cat([out.pred_masks for _, out in results], dim=0)
         logits = F.interpolate(low_res, size=self._frame_size(), mode="bilinear", align_corners=False)
         if self.non_overlap_masks:

@@ -17,7 +17,7 @@ import numpy as np
 from .masklet_store import MaskletStore
 from .records import MaskletRow, VideoJob
 from .serve.errors import RequestError
-from .trackers import TrackedFrame, TrackingSession, VideoTracker
+from .trackers import Discovery, TrackedFrame, TrackingSession, VideoTracker
 
 
 @dataclass(frozen=True)
@@ -47,24 +47,34 @@ class VideoLabeler:
 
     def label(self, job: VideoJob, store: MaskletStore,
               on_frame: Callable[[int], None] | None = None) -> VideoOutcome:
-        """Track every prompted object over the whole video and write its rows; a finished video
-        is skipped. `on_frame(frame_idx)` is called after each frame (progress)."""
+        """Track every prompted object over the whole video (mode "prompts"), or every object the tracker
+        finds itself (modes "everything" and "detections"), and write the rows; a finished video is
+        skipped. `on_frame(frame_idx)` is called after each frame (progress)."""
         if store.is_done(job.video_id):
             return VideoOutcome(job.video_id, "skipped", reason="already in the store")
         start = time.perf_counter()
         writer = session = None
         try:
             session = self.tracker.open(job.uri, name=f"{job.video_id} ({job.uri})")
-            _add_prompts(session, job)
+            if job.mode == "prompts":
+                _add_prompts(session, job)
+                labels = {p.obj_id: p.label for p in job.prompts if p.label}
+                frames, discovery = session.propagate(backward=True), None
+            else:
+                discovery = _discover(session, job, self.tracker.name)
+                labels, frames = discovery.labels, discovery.frames()
             writer = store.writer(job.video_id)
-            labels = {p.obj_id: p.label for p in job.prompts if p.label}
-            for frame in session.propagate(backward=True):
+            for frame in frames:
                 writer.add(masklet_rows(job.video_id, frame, self.tracker.name, labels))
                 if on_frame is not None:
                     on_frame(frame.frame_idx)
-            frames = len(writer.frames)
-            writer.commit(model=self.tracker.name, uri=job.uri)
-            return VideoOutcome(job.video_id, "done", frames, writer.rows, time.perf_counter() - start)
+            reason = ""
+            if discovery is not None:
+                writer.discard_objects(discovery.dropped)
+                reason = "" if writer.objects - discovery.dropped else "no objects found"
+            writer.commit(model=self.tracker.name, uri=job.uri, mode=job.mode, num_frames=session.num_frames)
+            return VideoOutcome(job.video_id, "done", len(writer.frames), writer.rows, time.perf_counter() - start,
+                                reason=reason)
         except (ValueError, OSError, RequestError) as error:  # this video fails, the job goes on
             if writer is not None:
                 writer.abort()
@@ -77,6 +87,17 @@ class VideoLabeler:
         finally:
             if session is not None:
                 session.close()
+
+
+def _discover(session: TrackingSession, job: VideoJob, tracker_name: str) -> Discovery:
+    discover = getattr(session, "discover", None)
+    if discover is None:
+        raise ValueError(f"the tracker {tracker_name!r} labels prompted objects only, not mode {job.mode!r}")
+    for detection in job.detections:
+        if session.num_frames is not None and detection.frame_idx >= session.num_frames:
+            raise ValueError(f"video {job.video_id!r}: a detection is on frame {detection.frame_idx}, but the video "
+                             f"has {session.num_frames} frames (0..{session.num_frames - 1})")
+    return discover(job.mode, job.detections)
 
 
 def _add_prompts(session: TrackingSession, job: VideoJob) -> None:

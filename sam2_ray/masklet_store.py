@@ -25,6 +25,7 @@ from urllib.parse import quote, unquote
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sam2 import rle
@@ -62,6 +63,7 @@ class VideoWriter:
         self.rows = 0
         self.frames: set[int] = set()
         self.objects: set[int] = set()
+        self._discarded: set[int] = set()
 
     def add(self, rows: Iterable[MaskletRow]) -> None:
         for row in rows:
@@ -80,10 +82,18 @@ class VideoWriter:
             self.rows += len(self._pending)
             self._pending.clear()
 
+    def discard_objects(self, obj_ids: Iterable[int]) -> None:
+        """Leave these objects' rows (written or still to come) out of the published file: prompt-free
+        labelling learns only at the end which of its tracks were duplicates or spurious."""
+        self._discarded |= set(obj_ids)
+
     def commit(self, **meta) -> Path:
         self._flush()
         self._writer.close()
         self._file.flush()
+        if self._discarded & self.objects:
+            self._rewrite_without(self._discarded)
+            self._file.flush()
         os.fsync(self._file.fileno())
         final = self.store.path(self.video_id)
         os.replace(self.tmp, final)
@@ -91,6 +101,23 @@ class VideoWriter:
         self.store._record({"video_id": self.video_id, "rows": self.rows, "frames": len(self.frames),
                             "objects": len(self.objects), "finished": time.time(), **meta})
         return final
+
+    def _rewrite_without(self, obj_ids: set[int]) -> None:
+        """Copy the kept rows, row group by row group, into a new locked temporary file, which replaces this one."""
+        path, file = _create_locked(self.store.root / "tmp")
+        self.rows, self.frames, self.objects = 0, set(), set()
+        with pq.ParquetWriter(file, SCHEMA) as writer:
+            source = pq.ParquetFile(self.tmp)
+            for group in range(source.num_row_groups):
+                table = source.read_row_group(group)
+                table = table.filter(pc.invert(pc.is_in(table["obj_id"], pa.array(sorted(obj_ids), pa.int64()))))
+                writer.write_table(table)
+                self.rows += table.num_rows
+                self.frames.update(table["frame_idx"].to_pylist())
+                self.objects.update(table["obj_id"].to_pylist())
+        self.tmp.unlink()
+        self._file.close()
+        self.tmp, self._file = path, file
 
     def abort(self) -> None:
         self._writer.close()

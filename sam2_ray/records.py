@@ -1,4 +1,4 @@
-"""The records that flow through the pipeline, defined once: `Prompt`, `VideoJob`, `MaskletRow`.
+"""The records that flow through the pipeline, defined once: `Prompt`, `Detection`, `VideoJob`, `MaskletRow`.
 
 Coordinates are always pixels of the original frame here; each integration converts its own
 convention at its edge. Records validate themselves where they are made, with messages that name
@@ -81,23 +81,61 @@ class Prompt:
 
 
 @dataclass(frozen=True)
+class Detection:
+    """A box some detector saw on one frame, with no track id: prompt-free labelling associates it with a
+    track or starts one from it (box x0, y0, x1, y1 pixels; label: the class name)."""
+
+    frame_idx: int
+    box: tuple[float, float, float, float]
+    label: str | None = None
+    score: float = 1.0
+
+    def validated(self, video_id: str) -> Detection:
+        where = f"video {video_id!r}, detection on frame {self.frame_idx!r}"
+        if not isinstance(self.frame_idx, int) or isinstance(self.frame_idx, bool) or self.frame_idx < 0:
+            raise InvalidPrompt(f"{where}: frame_idx must be a non-negative integer")
+        box = _finite(self.box, "box", where) if self.box is not None else ()
+        if len(box) != 4 or not (box[2] > box[0] and box[3] > box[1]):
+            raise InvalidPrompt(f"{where}: box must be x0, y0, x1, y1 pixels with x1 > x0 and y1 > y0, "
+                                f"got {self.box!r}")
+        (score,) = _finite([self.score], "score", where)
+        return Detection(self.frame_idx, box, None if self.label is None else str(self.label), score)
+
+
+MODES = ("prompts", "everything", "detections")
+
+
+@dataclass(frozen=True)
 class VideoJob:
     """One video to track: a stable id, where the media is, what the source needs to write the
-    results back (task id, sample id, ...), and the prompts."""
+    results back (task id, sample id, ...), and what to track. `mode` "prompts" tracks the prompted
+    objects; "everything" finds every object with the automatic mask generator on keyframes;
+    "detections" starts and extends tracks from `detections` (or, with none, from the detector the
+    pipeline YAML names)."""
 
     video_id: str
     uri: str
-    prompts: tuple[Prompt, ...]
+    prompts: tuple[Prompt, ...] = ()
     source_ref: dict = field(default_factory=dict)
+    mode: str = "prompts"
+    detections: tuple[Detection, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.video_id, str) or not self.video_id:
             raise InvalidPrompt(f"a video job needs a non-empty string video_id, got {self.video_id!r}")
         if not isinstance(self.uri, str) or not self.uri:
             raise InvalidPrompt(f"video {self.video_id!r}: the job needs a media uri")
-        if not self.prompts:
+        if self.mode not in MODES:
+            raise InvalidPrompt(f"video {self.video_id!r}: mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode == "prompts" and not self.prompts:
             raise InvalidPrompt(f"video {self.video_id!r}: the job has no prompts")
+        if self.mode != "prompts" and self.prompts:
+            raise InvalidPrompt(f"video {self.video_id!r}: mode {self.mode!r} finds its objects itself and takes "
+                                "no prompts")
+        if self.mode != "detections" and self.detections:
+            raise InvalidPrompt(f"video {self.video_id!r}: detections are for mode 'detections', not {self.mode!r}")
         object.__setattr__(self, "prompts", tuple(p.validated(self.video_id) for p in self.prompts))
+        object.__setattr__(self, "detections", tuple(d.validated(self.video_id) for d in self.detections))
 
     @property
     def obj_ids(self) -> list[int]:

@@ -15,6 +15,7 @@ from sam2.memory_bank import MemorySelection
 
 from .labeler import VideoLabeler, VideoOutcome
 from .masklet_store import MaskletStore
+from .prompt_free import AutoSpec
 from .records import VideoJob
 from .trackers import SAM2Tracker, VideoTracker, load_factory
 
@@ -31,6 +32,7 @@ class ModelSpec:
     tracker: str | None = None  # "package.module:factory", factory(spec, device) -> VideoTracker; default SAM2Tracker
     memory_selection: str = "recent"  # SAM2Tracker: "recent" (SAM 2) or "quality" (see sam2.memory_bank)
     memory_window: int = 16  # "quality": how many recent frames it chooses from
+    auto: AutoSpec = AutoSpec()  # SAM2Tracker: prompt-free labelling (the pipeline YAML's `auto` section)
 
     def __post_init__(self) -> None:
         self.selection  # noqa: B018  (a bad value is a ValueError where the settings are read)
@@ -50,7 +52,7 @@ class ModelSpec:
 
     def build_tracker(self, device: str) -> VideoTracker:
         if self.tracker is None:
-            return SAM2Tracker(self.build(device), self.name, memory_selection=self.selection)
+            return SAM2Tracker(self.build(device), self.name, self.auto, memory_selection=self.selection)
         return load_factory(self.tracker)(self, device)
 
 

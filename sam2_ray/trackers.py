@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # the seam itself is light (the Serve client imports it): tor
     from sam2.modeling.sam2_base import SAM2Base
     from sam2.video_session import VideoSession
 
+    from .prompt_free import AutoSpec
+
 
 @dataclass(frozen=True)
 class TrackedFrame:
@@ -49,6 +51,8 @@ class TrackingSession(Protocol):
 
     def close(self) -> None: ...
 
+    # Trackers that can label without prompts also have `discover(mode, detections) -> Discovery`.
+
 
 class VideoTracker(Protocol):
     name: str  # the model name stored with every masklet row
@@ -56,9 +60,40 @@ class VideoTracker(Protocol):
     def open(self, uri: str, name: str | None = None) -> TrackingSession: ...
 
 
+class Discovery(Protocol):
+    """Prompt-free tracking of one video (`TrackingSession.discover`): tracks found as the frames go by;
+    `labels` (obj_id -> class name) grows as tracks start, `dropped` (tracks to discard: duplicates, or too
+    short-lived) is complete once `frames()` is exhausted."""
+
+    labels: dict[int, str]
+    dropped: set[int]
+
+    def frames(self) -> Iterator[TrackedFrame]: ...
+
+
+def tracked_frame(result) -> TrackedFrame:
+    """A `sam2.video_session.FrameResult` as the seam's record."""
+    masks, ids = result.masks.numpy(), [int(i) for i in result.obj_ids]
+    return TrackedFrame(result.frame_idx, dict(zip(ids, masks, strict=True)),
+                        dict(zip(ids, result.scores.tolist(), strict=True)),
+                        dict(zip(ids, map(bool, result.prompted), strict=True)),
+                        dict(zip(ids, result.ious.tolist(), strict=True)))
+
+
+class _LocalDiscovery:
+    def __init__(self, discovery) -> None:
+        self._discovery = discovery
+        self.labels, self.dropped = discovery.labels, discovery.dropped
+
+    def frames(self) -> Iterator[TrackedFrame]:
+        for result in self._discovery.run():
+            yield tracked_frame(result)
+        self.dropped = self._discovery.dropped
+
+
 class _LocalSession:
-    def __init__(self, session: VideoSession) -> None:  # noqa: F821 (TYPE_CHECKING)
-        self._session = session
+    def __init__(self, session: VideoSession, tracker: SAM2Tracker) -> None:  # noqa: F821 (TYPE_CHECKING)
+        self._session, self._tracker = session, tracker
         frames = session.frames
         self.width, self.height, self.num_frames = frames.width, frames.height, frames.num_frames
 
@@ -71,11 +106,17 @@ class _LocalSession:
 
     def propagate(self, backward: bool = True) -> Iterator[TrackedFrame]:
         for result in self._session.run(backward=backward):
-            masks, ids = result.masks.numpy(), [int(i) for i in result.obj_ids]
-            yield TrackedFrame(result.frame_idx, dict(zip(ids, masks, strict=True)),
-                               dict(zip(ids, result.scores.tolist(), strict=True)),
-                               dict(zip(ids, map(bool, result.prompted), strict=True)),
-                               dict(zip(ids, result.ious.tolist(), strict=True)))
+            yield tracked_frame(result)
+
+    def discover(self, mode: str, detections: Sequence = ()) -> Discovery:
+        """Track without prompts: mode "everything" (the automatic mask generator on keyframes) or
+        "detections" (`detections`, `sam2_ray.records.Detection`s; none: the tracker's detector)."""
+        from sam2.masklet_discovery import MaskletDiscovery
+
+        tracker = self._tracker
+        proposals = tracker.auto.proposals(mode, detections)
+        return _LocalDiscovery(MaskletDiscovery.for_model(tracker.model, self._session.frames, proposals,
+                                                          tracker.auto.spec.tracks, **tracker.session_options))
 
     def close(self) -> None:
         self._session = None  # the memory bank and cached features go with it; frames are read per pass
@@ -84,8 +125,12 @@ class _LocalSession:
 class SAM2Tracker:
     """Our SAM 2 streaming session (memory bounded by the memory bank, frames decoded lazily)."""
 
-    def __init__(self, model: SAM2Base, name: str, **session_options) -> None:
+    def __init__(self, model: SAM2Base, name: str, auto: AutoSpec | None = None, **session_options) -> None:
+        """`auto`: how to label without prompts (`discover`); the pipeline YAML's `auto` section."""
+        from .prompt_free import AutoSpec, ProposalFactory
+
         self.model, self.name, self.session_options = model, name, session_options
+        self.auto = ProposalFactory(auto or AutoSpec(), model)
 
     def open(self, uri, name: str | None = None) -> TrackingSession:
         """`uri`: a video file or frame folder, or anything else `sam2.frames.open_frames` reads (frames in
@@ -93,7 +138,8 @@ class SAM2Tracker:
         from sam2.frames import open_frames
         from sam2.video_session import VideoSession
 
-        return _LocalSession(VideoSession(self.model, open_frames(uri, name=name or uri), **self.session_options))
+        return _LocalSession(VideoSession(self.model, open_frames(uri, name=name or uri), **self.session_options),
+                             self)
 
 
 def load_factory(path: str, what: str = "tracker"):
