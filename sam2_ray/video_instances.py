@@ -14,8 +14,9 @@ Conventions shared by both formats:
 
 - Videos get ids 1..V in the order they are given (by default the store's video ids, sorted); `name` is
   the store's video id and `uri` the media the video was labelled from, where the store's manifest has it.
-- A video's `length` is the number of frames the store holds for it (its last frame index + 1: the
-  labeller tracks every object over the whole video, so this is the decoded video's length).
+- A video's `length` is the decoded video's frame count, which the labeller records in the store's
+  manifest (`num_frames`); for a store written without it, the last frame index + 1 (prompted objects are
+  tracked over the whole video, so that is the same count).
 - Frames are not written: `file_names` / `file_name` are the names the frames would have if extracted as
   `<video_id>/<frame_idx:05d>.jpg` (0-based frame index, as in the store).
 - Categories: one per distinct class name (`label`), ids 1..N in sorted name order; an object without
@@ -170,7 +171,7 @@ def _summarise(store: MaskletStore, out: str | Path, fmt: str,
     missing = [v for v in video_ids if v not in done]
     if missing:
         raise KeyError(f"not in the masklet store {store.root}: {', '.join(map(repr, missing))}")
-    uris = {v: entry.get("uri") for v, entry in store.manifest().items()}
+    manifest = store.manifest()
     result = ExportSummary(Path(out), fmt)
     summaries: list[VideoSummary] = []
     names: set[str] = set()
@@ -187,9 +188,10 @@ def _summarise(store: MaskletStore, out: str | Path, fmt: str,
         present = {o for o, a in zip(columns["obj_id"], columns["area"], strict=True) if a > 0}
         categories = {o: c for o, c in _object_categories(columns["obj_id"], columns["label"]).items() if o in present}
         tracks = {o: next_track + i for i, o in enumerate(sorted(present))}
-        length = max(columns["frame_idx"]) + 1
+        entry = manifest.get(video_id, {})
+        length = max(max(columns["frame_idx"]) + 1, entry.get("num_frames") or 0)
         summaries.append(VideoSummary(video_id, len(summaries) + 1, width, height, length, tracks, categories,
-                                      next_image, uris.get(video_id)))
+                                      next_image, entry.get("uri")))
         next_track += len(tracks)
         next_image += length
         names.update(categories.values())

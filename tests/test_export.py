@@ -180,3 +180,17 @@ def test_bad_input_fails_in_one_line_with_exit_code_2_and_writes_nothing(store, 
     assert err.startswith("sam2-ray: error: ") and len(err.strip().splitlines()) == 1, err
     assert fill(message) in err
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_the_length_is_the_recorded_frame_count_when_the_last_frames_have_no_object(tmp_path):
+    """Prompt-free labelling writes rows only where it tracks something; the labeller records the video's
+    frame count, and the export covers every frame of it."""
+    store = MaskletStore(tmp_path / "store")
+    mask = np.zeros((8, 8), bool)
+    mask[1:4, 1:4] = True
+    store.write_video("v", [MaskletRow.from_mask("v", 1, 2, mask, 0.9, 0.9, True, "m")], num_frames=7)
+    write_youtube_vis(store, tmp_path / "out.json")
+    data = json.loads((tmp_path / "out.json").read_text())
+    assert data["videos"][0]["length"] == 7 and len(data["videos"][0]["file_names"]) == 7
+    (annotation,) = data["annotations"]
+    assert [s is not None for s in annotation["segmentations"]] == [False, False, True, False, False, False, False]
