@@ -59,6 +59,7 @@ class JobSummary:
         lines = [f"{len(self.of('done'))} done, {len(self.of('failed'))} failed, "
                  f"{len(self.of('skipped'))} skipped (already done); {self.frames} frames in {self.seconds:.1f} s"]
         lines += [f"  failed {o.video_id}: {o.reason}" for o in self.of("failed")]
+        lines += [f"  done {o.video_id}: {o.reason}" for o in self.of("done") if o.reason]
         return "\n".join(lines)
 
 

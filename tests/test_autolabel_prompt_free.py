@@ -1,0 +1,79 @@
+"""`sam2-ray autolabel` without prompts, as a user runs it on a local Ray: manifest entries of mode
+"everything" and "detections" (the manifest's own boxes, or the detector the pipeline YAML names) beside a
+prompted one, into the same exactly-once store; a detector that raises or returns malformed boxes fails its
+video with the reason, one that sees nothing gives an empty result with a note, and the rest completes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import yaml
+
+from sam2.evaluation.tracks import match_tracks
+from sam2_ray.masklet_store import MaskletStore
+from tests.support.clips import write_mp4
+from tests.support.detectors import CLIPS, FRAMES, true_boxes
+from tests.support.paths import REPO
+
+
+def _truth(name: str) -> dict[int, dict[int, np.ndarray]]:
+    masks = CLIPS[name].masks
+    return {t: {i: m for i, m in enumerate(masks[t]) if m.any()} for t in range(FRAMES)}
+
+
+def test_prompt_free_entries_label_every_object_and_bad_detectors_fail_alone(tmp_path):
+    for name, clip in CLIPS.items():
+        write_mp4(clip.frames, tmp_path / f"{name}.mp4")
+    given = [{"frame": t, "box": list(box), "label": f"shape{i}"}
+             for t in (0, 4) for i, box in enumerate(true_boxes(CLIPS["good"].masks[t]))]
+    lines = [
+        {"video_id": "everything", "uri": "good.mp4", "mode": "everything"},
+        {"video_id": "given", "uri": "good.mp4", "mode": "detections", "detections": given},
+        {"video_id": "detected", "uri": "good.mp4", "mode": "detections"},
+        {"video_id": "raises", "uri": "raises.mp4", "mode": "detections"},
+        {"video_id": "malformed", "uri": "malformed.mp4", "mode": "detections"},
+        {"video_id": "nothing", "uri": "nothing.mp4", "mode": "detections"},
+        {"video_id": "prompted", "uri": "good.mp4", "prompts": [{"obj_id": 7, "frame": 0, "box": given[0]["box"],
+                                                                 "label": "boxed"}]},
+    ]
+    (tmp_path / "videos.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump({
+        "model": {"config": "sam2.1_hiera_mini", "checkpoint": "bundled"},
+        "pool": {"num_replicas": 1, "num_cpus": 1},
+        "auto": {"every": 4, "detector": "tests.support.detectors:KnownShapes",
+                 "generator": {"points_per_side": 8, "pred_iou_thresh": 0.5, "stability_score_thresh": 0.7},
+                 "tracks": {"min_frames": 2}}}))
+    command = [sys.executable, "-m", "pipelines.cli", "autolabel", str(tmp_path / "videos.jsonl"),
+               "--config", str(tmp_path / "pipeline.yaml"), "--store", str(tmp_path / "store")]
+    first = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 1, first.stdout + first.stderr  # two videos failed
+    assert "5 done, 2 failed, 0 skipped" in first.stdout, first.stdout
+    assert "failed raises: frame 0: the detector KnownShapes raised RuntimeError: the detector's server is down" \
+        in first.stdout
+    assert "failed malformed: frame 0: the detector KnownShapes returned boxes that are not N x 4" in first.stdout
+    assert "done nothing: no objects found" in first.stdout
+
+    store = MaskletStore(tmp_path / "store")
+    assert store.done() == {"everything", "given", "detected", "nothing", "prompted"}
+    assert store.table().num_rows > 0 and not list(store.rows("nothing"))
+    manifest = store.manifest()
+    assert {manifest[v]["mode"] for v in ("given", "detected")} == {"detections"}
+    assert manifest["everything"]["num_frames"] == FRAMES
+    for video_id in ("given", "detected"):  # a track per shape, with the shape's class name, over the clip
+        rows = list(store.rows(video_id))
+        assert {(r.obj_id, r.label) for r in rows} == {(1, "shape0"), (2, "shape1")}
+        tracks = store.video_masks(video_id)
+        matching = match_tracks(_truth("good"), tracks)
+        assert (matching.recall, matching.duplicates) == (1.0, ()), matching.report()
+        assert {m.gt_id: m.track_id for m in matching.objects} == {0: 1, 1: 2}
+    everything = list(store.rows("everything"))
+    assert everything and all(r.label is None for r in everything)
+    assert len({(r.obj_id, r.frame_idx) for r in everything}) == len(everything)  # one mask per track and frame
+    assert match_tracks(_truth("good"), store.video_masks("everything")).found >= 1
+    assert {(r.obj_id, r.label) for r in store.rows("prompted")} == {(7, "boxed")}
+
+    again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert "0 done, 2 failed, 5 skipped" in again.stdout, again.stdout + again.stderr
