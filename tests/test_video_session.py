@@ -211,3 +211,22 @@ def test_prompts_before_a_stream_position_need_a_seekable_source(model, clip):
     session.add_points(3, 1, points=[[5, 5]], labels=[1])
     with pytest.raises(ValueError, match="can only be read forward"):
         list(session.run())
+
+
+def test_track_yields_every_frame_and_objects_prompted_on_it_start_at_once(model, clip):
+    """`track()`, the pass prompt-free labelling drives: frames without objects come out too, with their image;
+    a mask given on the frame just yielded is segmented there (a second result for that frame) and tracked
+    from the next frame on; in reverse, an object joins when the pass reaches its prompt."""
+    session = VideoSession(model, clip.frames)
+    seen = []
+    for result in session.track(0):
+        seen.append((result.frame_idx, list(result.obj_ids)))
+        assert np.array_equal(result.image, clip.frames[result.frame_idx])
+        if result.frame_idx == 3 and not result.obj_ids:
+            session.add_mask(3, 7, clip.masks[3, 0])
+    assert seen[:5] == [(0, []), (1, []), (2, []), (3, []), (3, [7])]
+    assert seen[5:] == [(t, [7]) for t in range(4, 16)]
+    again = VideoSession(model, clip.frames)
+    again.add_mask(5, 1, clip.masks[5, 1])
+    assert [(r.frame_idx, r.obj_ids) for r in again.track(8, reverse=True)] == \
+        [(8, []), (7, []), (6, []), (5, [1]), (4, [1]), (3, [1]), (2, [1]), (1, [1]), (0, [1])]
