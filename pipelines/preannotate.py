@@ -58,7 +58,8 @@ def preannotate(url: str, api_key: str, project_id: int, *, model_version: str |
                 review_project: int | None = None, review_every: int = 10, progress: bool = True,
                 retries: int = 5, backoff_s: float = 0.5, chunk_size: int = 50) -> PreannotateResult:
     """`source`: "annotations" (each task's latest), "drafts", or an annotator's email. Media is
-    cached under `cache`, masklets under `store` (a re-run tracks only tasks whose prompts changed).
+    cached under `cache`, masklets under `store` (a re-run tracks only tasks whose prompts, media or model
+    changed).
     The project is the source and the sink of the one labelling run (pipelines/labelling.py) on the Ray
     runtime (a private local Ray, or a cluster by `address`)."""
     settings = load_settings(config).with_pool(num_replicas=replicas)
@@ -69,7 +70,7 @@ def preannotate(url: str, api_key: str, project_id: int, *, model_version: str |
     try:
         connection = LabelStudioConnection(url, api_key, retries=retries, backoff_s=backoff_s)
         review = None if review_project is None else ReviewProject(connection, review_project)
-        tasks = LabelStudioSource(connection, project_id, source, cache)
+        tasks = LabelStudioSource(connection, project_id, source, cache, salt=repr(settings.model))
         sink = LabelStudioSink(connection, tasks, model_version, chunk_size=chunk_size, review=review,
                                review_every=review_every)
         seconds = {}

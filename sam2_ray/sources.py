@@ -5,13 +5,16 @@ one sink, knowing its tool and these records only (docs/new-integration.md)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from .labeler import VideoOutcome
 from .masklet_store import MaskletStore
-from .records import VideoJob
+from .records import Prompt, VideoJob
 
 
 @dataclass
@@ -39,3 +42,18 @@ class MaskletSink(Protocol):
     def close(self, store: MaskletStore) -> None:
         """After the last batch: the work that needs every job (a bulk replace, review routing)."""
         ...
+
+
+def job_id(name: str, prompts: Sequence[Prompt], *context: object) -> str:
+    """A source entry's `video_id`: its own name for the entry (a task, a sample) and a digest of its prompts and
+    `context` (what else the masks depend on: the model, the media). A re-run reuses what the store holds for the
+    same prompts, media and model, and tracks again what changed (the store skips a finished video by id)."""
+    digest = hashlib.sha256()
+    for p in prompts:
+        digest.update(repr((p.obj_id, p.frame_idx, p.points, p.labels, p.box, p.label)).encode())
+        if p.mask is not None:
+            mask = np.asarray(p.mask, dtype=bool)
+            digest.update(repr(mask.shape).encode() + np.packbits(mask).tobytes())
+    for item in context:
+        digest.update(b"\0" + repr(item).encode())
+    return f"{name}-{digest.hexdigest()[:12]}"

@@ -127,14 +127,14 @@ def test_unknown_fields_and_wrong_label_types_are_clear_value_errors(fo, tmp_pat
         propagate(dataset.to_frames(sample_frames=False), prompt_field="prompts")
 
 
-def _rows(video_id: str, clip, scores) -> list[MaskletRow]:
+def _rows(video_id: str, clip, scores, label: str | None = None) -> list[MaskletRow]:
     """The clip's exact masks as stored masklets, with chosen (obj_id, frame) -> score; absent where 0."""
     rows = []
     for t in range(clip.num_frames):
         for k, obj_id in enumerate(clip.obj_ids):
             score = scores.get((obj_id, t), 0.95)
             mask = clip.masks[t, k] if score > 0 else np.zeros_like(clip.masks[t, k])
-            rows.append(MaskletRow.from_mask(video_id, obj_id, t, mask, score, 0.9, t == 0, "gen"))
+            rows.append(MaskletRow.from_mask(video_id, obj_id, t, mask, score, 0.9, t == 0, "gen", label))
     return rows
 
 
@@ -174,9 +174,11 @@ def test_store_reader_writes_exact_masks_and_routes_generated_drops_to_review(fo
     assert sorted(review.values("frames.frame_number")[0]) == [8, 13, 15]
     assert dataset.count_label_tags("frames.sam2") == {"needs_review": 2}
 
-    # Idempotent: loading a clean store again replaces every label and clears every flag.
-    store.write_video("autolabel-video", _rows("autolabel-video", clip, {}), uri=str(tmp_path / "v.mp4"))
-    load_store(dataset, store.root, "sam2", labels={a: "thing", b: "thing"})  # the ground truth's class
+    # Idempotent: loading a clean store again replaces every label and clears every flag. The class names are
+    # the store's own this time (the ground truth's class, as a prompt's label reaches the rows).
+    store.write_video("autolabel-video", _rows("autolabel-video", clip, {}, label="thing"),
+                      uri=str(tmp_path / "v.mp4"))
+    load_store(dataset, store.root, "sam2")
     assert dataset.count("frames.sam2.detections") == 40 and dataset.count_label_tags("frames.sam2") == {}
     assert dataset.match_tags("needs_review").count() == 0 and dataset.load_saved_view("review-sam2").count() == 0
     assert dataset.count("frames.gt.detections") == 40  # other fields untouched

@@ -1,13 +1,15 @@
 """Which regions of a task are prompts and how they become objects, without a server: the latest
 annotation (cancelled ones ignored), drafts, one annotator's work; keypoints joining the
-rectangle that holds them; video keyframes as box prompts on 0-based frames."""
+rectangle that holds them; video keyframes as box prompts on 0-based frames; the job's id."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from integrations.label_studio.formats import MalformedRegion
-from integrations.label_studio.prompts import Media, image_prompts, prompt_regions, video_prompts
+from integrations.label_studio.prompts import Media, image_prompts, prompt_regions, task_job, video_prompts
 from integrations.label_studio.schema import ProjectSchema
 
 IMAGE = ProjectSchema.parse("""<View><Image name="image" value="$image"/>
@@ -61,3 +63,27 @@ def test_video_keyframes_become_box_prompts_on_zero_based_frames():
         video_prompts([region("t", "track", sequence=[{**keys[0], "frame": 11}])], VIDEO, media)
     with pytest.raises(MalformedRegion, match="frame must be an integer >= 1"):
         video_prompts([region("t", "track", sequence=[{**keys[0], "frame": 0}])], VIDEO, media)
+
+
+class _Media:
+    """A connection whose media is one local image."""
+
+    def download(self, url, dest):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros((50, 100, 3), np.uint8)).save(dest, format="PNG")
+        return dest
+
+
+def test_a_job_id_names_the_task_and_changes_with_prompts_media_or_model(tmp_path):
+    task = {"id": 7, "data": {"image": "/data/upload/1/a.png"}}
+    box = region("r", x=10, y=10, width=40, height=60, rectanglelabels=["a"])
+
+    def video_id(regions=(box,), data=None, salt="model A"):
+        return task_job(_Media(), {**task, "data": data or task["data"]}, list(regions), IMAGE, 3, tmp_path,
+                        salt).video_id
+
+    same = video_id()
+    assert same.startswith("ls-p3-t7-") and video_id() == same
+    assert video_id(salt="model B") != same  # another model: tracked again, not read back from the store
+    assert video_id(data={"image": "/data/upload/1/b.png"}) != same
+    assert video_id([{**box, "value": {**box["value"], "x": 11}}]) != same

@@ -30,11 +30,18 @@ def observations(table: pa.Table) -> list[Observation]:
     return [Observation(o, f, a > 0, s, i) for o, f, a, s, i in zip(*columns.values(), strict=True)]
 
 
+def stored_labels(table: pa.Table) -> dict[int, str]:
+    """obj_id -> class name, as the labeller keeps it with the object's rows (from its prompts)."""
+    columns = table.select(["obj_id", "label"]).to_pydict()
+    return {obj_id: label for obj_id, label in zip(columns["obj_id"], columns["label"], strict=True) if label}
+
+
 def frame_labels(table: pa.Table, labels: dict[int, str] | None = None, flags: dict[int, dict[int, str]] | None = None,
                  segmentation: bool = False) -> tuple[dict[int, fo.Detections], dict[int, fo.Segmentation]]:
     """frame_idx -> Detections of the present objects, and (on request) frame_idx -> Segmentation
-    whose pixel values are track ids (the most confident object on top where masks overlap)."""
-    labels, flags = labels or {}, flags or {}
+    whose pixel values are track ids (the most confident object on top where masks overlap). Class names:
+    `labels` (obj_id -> name) over the store's, `DEFAULT_LABEL` where neither names one."""
+    labels, flags = {**stored_labels(table), **(labels or {})}, flags or {}
     columns = table.select(["obj_id", "frame_idx", "height", "width", "rle", "bbox", "area", "score",
                             "iou_pred"]).to_pydict()
     by_frame: dict[int, list] = defaultdict(list)

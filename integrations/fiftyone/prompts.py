@@ -9,13 +9,13 @@ Coordinates are converted from FiftyOne's relative [0, 1] to pixels here, at the
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 
 import fiftyone as fo
 
 from sam2_ray.records import InvalidPrompt, Prompt, VideoJob
+from sam2_ray.sources import job_id
 
 from . import formats
 from .fields import media_type, prompt_field
@@ -77,21 +77,16 @@ def _prompts(keyed_labels: list[tuple[int, list]], kind: str, width: int, height
     return prompts
 
 
-def job_id(sample_id: str, prompts: list[Prompt], salt: str) -> str:
-    """The sample id plus a digest of its prompts and `salt` (the model): a store that already
-    holds this exact job is reused, and changed prompts make a new video entry."""
-    text = repr([(p.obj_id, p.frame_idx, p.points, p.labels, p.box, p.label) for p in prompts]) + salt
-    return f"{sample_id}-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
-
-
 def sample_id_of(video_id: str) -> str:
+    """The sample a job's video id names (`sam2_ray.sources.job_id` puts it first)."""
     return video_id.split("-", 1)[0]
 
 
 def prompt_jobs(view, field_name: str, salt: str = "") -> PromptJobs:
-    """One job per sample of `view` that has prompts in `field_name`. Samples need metadata (frame
-    size and count; `media.ensure_metadata`); a sample whose prompts do not fit is reported in
-    `failed`, never raised, so the other samples still run."""
+    """One job per sample of `view` that has prompts in `field_name`, its id the sample id and a digest of
+    its prompts and `salt` (the model). Samples need metadata (frame size and count;
+    `media.ensure_metadata`); a sample whose prompts do not fit is reported in `failed`, never raised, so the
+    other samples still run."""
     path, kind = prompt_field(view, field_name)
     video = media_type(view) == "video"
     if video:
@@ -125,9 +120,3 @@ def prompt_jobs(view, field_name: str, salt: str = "") -> PromptJobs:
         except InvalidPrompt as error:
             out.failed[sample_id] = f"{filepath}: {error}"
     return out
-
-
-def object_labels(job: VideoJob) -> dict[int, str]:
-    """obj_id -> class label carried from the prompts to the labels written back."""
-    return {p.obj_id: p.label for p in job.prompts if p.label}
-

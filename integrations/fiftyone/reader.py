@@ -52,7 +52,7 @@ def match_videos(view, store: MaskletStore) -> tuple[dict[str, str], list[str]]:
 def load_store(view, store: str | Path, label_field_name: str = "sam2", segmentation_field: str | None = None,
                review: ReviewRules | None = DEFAULT_RULES, labels: dict[int, str] | None = None) -> LoadResult:
     """Write every stored video of the samples of `view` to `label_field_name` (idempotent);
-    `labels`: obj_id -> class label (a store keeps track ids, not class names)."""
+    `labels`: obj_id -> class label, over the class names the store keeps with the rows."""
     media_type(view)
     if not (Path(store) / "videos").is_dir():
         raise ValueError(f"not a masklet store (no videos/ folder): {store}")

@@ -12,7 +12,6 @@ from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.records import VideoJob
 
 from . import fields
-from .prompts import object_labels
 from .review import DEFAULT_RULES, ReviewRules
 from .writeback import Target, route_reviews, write_video
 
@@ -37,7 +36,7 @@ class FiftyOneSink:
                 self.failed[sample_id] = f"{job.uri}: {outcome.reason}"
                 continue
             frames, flags = write_video(self.dataset, sample_id, store, job.video_id, self.target,
-                                        object_labels(job), job.source_ref.get("frames"))
+                                        num_frames=job.source_ref.get("frames"))
             self.samples, self.frames, self.flagged_frames = (
                 self.samples + 1, self.frames + frames, self.flagged_frames + flags)
             self.flagged[sample_id] = flags > 0

@@ -39,7 +39,8 @@ class Target:
 
 def write_video(dataset: fo.Dataset, sample_id: str, store: MaskletStore, video_id: str, target: Target,
                 labels: dict[int, str] | None = None, num_frames: int | None = None) -> tuple[int, int]:
-    """Write one stored video's labels to one sample; returns (frames written, frames flagged)."""
+    """Write one stored video's labels to one sample; returns (frames written, frames flagged). `labels`:
+    obj_id -> class name over the store's (see `labels.frame_labels`)."""
     table = store.read_video(video_id)
     flags = flag_frames(observations(table), target.review) if target.review else {}
     detections, segmentations = frame_labels(table, labels, flags, target.segmentation_path is not None)

@@ -32,9 +32,9 @@ def region_id(obj_id: int) -> str:
     return f"sam2-obj{obj_id}"
 
 
-def _label(job: VideoJob, obj_id: int) -> str | None:
-    labels = job.source_ref.get("labels") or {}
-    return labels.get(obj_id, labels.get(str(obj_id)))
+def stored_labels(rows) -> dict[int, str]:
+    """obj_id -> class name, as the labeller keeps it with the object's rows (from its prompts)."""
+    return {row.obj_id: row.label for row in rows if row.label}
 
 
 def _mean(values: list[float]) -> float:
@@ -43,12 +43,12 @@ def _mean(values: list[float]) -> float:
 
 def image_prediction(job: VideoJob, rows: list[MaskletRow], schema: ProjectSchema, model_version: str) -> dict:
     """One brush mask per object (frame 0 of the one-frame job), scored by the predicted IoU."""
-    results = []
+    results, labels = [], stored_labels(rows)
     for obj_id, frames in _by_object(rows).items():
         row = frames[0]
         mask = rle.decode(row.rle, row.height, row.width)
         results.append(mask_to_brush(mask, from_name=schema.brush, to_name=schema.media_tag,
-                                     label=_label(job, obj_id), region_id=region_id(obj_id), score=row.iou_pred))
+                                     label=labels.get(obj_id), region_id=region_id(obj_id), score=row.iou_pred))
     return {"task": job.source_ref["task_id"], "result": results, "model_version": model_version,
             "score": _mean([r["score"] for r in results])}
 
@@ -66,13 +66,13 @@ def video_prediction(job: VideoJob, rows: list[MaskletRow], schema: ProjectSchem
     """One track per object; its score is the mean object-presence probability where it is visible."""
     ref = job.source_ref
     fps = ref.get("fps") or DEFAULT_FPS
-    results = []
+    results, labels = [], stored_labels(rows)
     for obj_id, frames in _by_object(rows).items():
         boxes = object_boxes(frames, ref["num_frames"])
         score = _mean([r.score for r in frames.values() if r.area > 0])
         results.append(track_to_videorectangle(boxes, width=ref["width"], height=ref["height"], fps=fps,
                                                from_name=schema.video_rectangles, to_name=schema.media_tag,
-                                               label=_label(job, obj_id), region_id=region_id(obj_id), score=score))
+                                               label=labels.get(obj_id), region_id=region_id(obj_id), score=score))
     return {"task": ref["task_id"], "result": results, "model_version": model_version,
             "score": _mean([r["score"] for r in results])}
 
@@ -93,25 +93,31 @@ def sampled_frames(num_frames: int, every: int) -> list[int]:
     return list(range(0, num_frames, max(1, every)))
 
 
-def review_frames(store: MaskletStore, job: VideoJob, every: int) -> dict[int, tuple[bytes, dict[int, np.ndarray]]]:
-    """frame_idx -> (PNG of the frame, obj_id -> mask) for every `every`-th frame."""
+def review_frames(store: MaskletStore, job: VideoJob,
+                  every: int) -> tuple[dict[int, tuple[bytes, dict[int, np.ndarray]]], dict[int, str]]:
+    """frame_idx -> (PNG of the frame, obj_id -> mask) for every `every`-th frame, and the objects' class names
+    (`stored_labels`)."""
     frames = sampled_frames(job.source_ref["num_frames"], every)
     masks: dict[int, dict[int, np.ndarray]] = defaultdict(dict)
+    labels: dict[int, str] = {}
     for row in store.rows(job.video_id):
         if row.frame_idx in frames:
             masks[row.frame_idx][row.obj_id] = rle.decode(row.rle, row.height, row.width)
+        if row.label:  # as `stored_labels`, while the rows stream by
+            labels[row.obj_id] = row.label
     source = open_frames(job.uri, name=job.video_id)
     out = {}
     for frame_idx in frames:
         buffer = io.BytesIO()
         Image.fromarray(source.frame(frame_idx)).save(buffer, format="PNG")
         out[frame_idx] = (buffer.getvalue(), masks.get(frame_idx, {}))
-    return out
+    return out, labels
 
 
-def review_prediction(task_id: int, masks: dict[int, np.ndarray], job: VideoJob, schema: ProjectSchema,
+def review_prediction(task_id: int, masks: dict[int, np.ndarray], labels: dict[int, str], schema: ProjectSchema,
                       model_version: str) -> dict:
-    results = [mask_to_brush(mask, from_name=schema.brush, to_name=schema.media_tag, label=_label(job, obj_id),
+    """obj_id -> mask of one review frame, and obj_id -> class name (`stored_labels`) -> its prediction."""
+    results = [mask_to_brush(mask, from_name=schema.brush, to_name=schema.media_tag, label=labels.get(obj_id),
                              region_id=region_id(obj_id))
                for obj_id, mask in sorted(masks.items())]
     return {"task": task_id, "result": results, "model_version": model_version}

@@ -19,6 +19,7 @@ from PIL import Image
 
 from sam2.frames import open_frames
 from sam2_ray.records import InvalidPrompt, Prompt, VideoJob
+from sam2_ray.sources import job_id
 
 from .connection import LabelStudioConnection
 from .formats import (
@@ -155,9 +156,10 @@ def video_prompts(regions: list[dict], schema: ProjectSchema, media: Media) -> l
 
 
 def task_job(connection: LabelStudioConnection, task: dict, regions: list[dict], schema: ProjectSchema,
-             project_id: int, cache: Path) -> VideoJob:
+             project_id: int, cache: Path, salt: str = "") -> VideoJob:
     """One task's prompt regions -> a job; MalformedRegion or InvalidPrompt names what is wrong.
-    The video id hashes the regions, so that changed prompts are tracked again."""
+    The video id digests the prompts, the task's data (its media) and `salt` (the model), so that
+    changed prompts, media or model are tracked again."""
     media = fetch_media(connection, task, schema, cache)
     prompts = (image_prompts if schema.kind == "image" else video_prompts)(regions, schema, media)
     if not prompts:
@@ -165,17 +167,17 @@ def task_job(connection: LabelStudioConnection, task: dict, regions: list[dict],
     for p in prompts:
         p.validated(f"task {task['id']}").check_frame(f"task {task['id']}", media.width, media.height,
                                                       media.num_frames)
-    digest = hashlib.sha256(json.dumps([task["data"], regions], sort_keys=True, default=str).encode()).hexdigest()
-    labels = {p.obj_id: p.label for p in prompts}
     ref = {"task_id": task["id"], "kind": schema.kind, "width": media.width, "height": media.height,
-           "num_frames": media.num_frames, "fps": media.fps, "labels": labels}
-    return VideoJob(f"ls-p{project_id}-t{task['id']}-{digest[:12]}", media.uri, tuple(prompts), ref)
+           "num_frames": media.num_frames, "fps": media.fps}
+    video_id = job_id(f"ls-p{project_id}-t{task['id']}", prompts,
+                      json.dumps(task["data"], sort_keys=True, default=str), salt)
+    return VideoJob(video_id, media.uri, tuple(prompts), ref)
 
 
 def read_jobs(connection: LabelStudioConnection, project_id: int, schema: ProjectSchema, source: str,
-              cache: Path, tasks: list[dict] | None = None) -> tuple[list[VideoJob], list[SkippedTask]]:
+              cache: Path, tasks: list[dict] | None = None, salt: str = "") -> tuple[list[VideoJob], list[SkippedTask]]:
     """Every task of the project -> jobs, and the tasks skipped with the reason (no prompts, a
-    malformed region, unreadable media)."""
+    malformed region, unreadable media). `salt` names the model (see `task_job`)."""
     annotator_id = None
     if source not in SOURCES:
         annotator_id = connection.user_id(source)
@@ -187,7 +189,7 @@ def read_jobs(connection: LabelStudioConnection, project_id: int, schema: Projec
             skipped.append(SkippedTask(task["id"], f"no prompt regions in its latest {what}", unprompted=True))
             continue
         try:
-            jobs.append(task_job(connection, task, regions, schema, project_id, cache))
+            jobs.append(task_job(connection, task, regions, schema, project_id, cache, salt))
         except (MalformedRegion, InvalidPrompt) as error:
             skipped.append(SkippedTask(task["id"], str(error)))
     return jobs, skipped

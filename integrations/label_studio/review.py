@@ -45,7 +45,7 @@ class ReviewProject:
         predictions, task_ids = [], []
         for job in jobs:
             source_task = job.source_ref["task_id"]
-            frames = review_frames(store, job, every)
+            frames, labels = review_frames(store, job, every)
             for f in frames:
                 if (source_task, f) not in existing:  # one file per upload: the task id is then unambiguous
                     [existing[(source_task, f)]] = self.connection.upload(
@@ -53,6 +53,6 @@ class ReviewProject:
             for frame_idx, (_, masks) in frames.items():
                 task_id = existing[(source_task, frame_idx)]
                 task_ids.append(task_id)
-                predictions.append(review_prediction(task_id, masks, job, self.schema, model_version))
+                predictions.append(review_prediction(task_id, masks, labels, self.schema, model_version))
         self.connection.replace_predictions(self.project_id, predictions, model_version)
         return task_ids

@@ -16,10 +16,13 @@ from .schema import ProjectSchema
 
 class LabelStudioSource:
     """`prompts`: "annotations" (each task's latest), "drafts", or an annotator's email; media is downloaded
-    into `cache`. After `read`, `schema` is the project's labelling config, which the sink writes in."""
+    into `cache`; `salt` names the model, so that a kept store is reused only for the same prompts and model.
+    After `read`, `schema` is the project's labelling config, which the sink writes in."""
 
-    def __init__(self, connection: LabelStudioConnection, project_id: int, prompts: str, cache: Path) -> None:
+    def __init__(self, connection: LabelStudioConnection, project_id: int, prompts: str, cache: Path,
+                 salt: str = "") -> None:
         self.connection, self.project_id, self.prompts, self.cache = connection, project_id, prompts, cache
+        self.salt = salt
         self.schema: ProjectSchema | None = None
         self.seconds = 0.0  # reading tasks and downloading media
 
@@ -27,7 +30,8 @@ class LabelStudioSource:
         start = time.perf_counter()
         try:
             self.schema = ProjectSchema.parse(self.connection.project(self.project_id).label_config or "")
-            jobs, skipped = read_jobs(self.connection, self.project_id, self.schema, self.prompts, self.cache)
+            jobs, skipped = read_jobs(self.connection, self.project_id, self.schema, self.prompts, self.cache,
+                                      salt=self.salt)
         except ValueError as error:
             raise ValueError(f"project {self.project_id}: {error}") from None
         finally:
