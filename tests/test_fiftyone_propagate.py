@@ -185,7 +185,9 @@ def test_without_model_or_checkpoint_propagate_runs_the_bundled_model_as_segment
     args = build_parser().parse_args(["fiftyone", "propagate", "videos", "--prompt-field", "keyframes"])
     assert model_spec(args.model, args.checkpoint) == ModelSpec("sam2.1_hiera_mini", bundled)
     # propagate's default is the pipeline config's model, which is that same bundled model.
-    assert replica_model(load_settings(), args.model, args.checkpoint) == ModelSpec("sam2.1_hiera_mini", bundled)
+    settings = load_settings()
+    assert replica_model(settings, args.model, args.checkpoint) == \
+        ModelSpec("sam2.1_hiera_mini", bundled, auto=settings.model.auto)
     assert model_spec(checkpoint=bundled) == ModelSpec("sam2.1_hiera_mini", bundled)
     assert "random weights" not in caplog.text
     assert model_spec("sam2.1_hiera_t") == ModelSpec("sam2.1_hiera_t", None)

@@ -163,3 +163,26 @@ def test_our_model_tracks_what_it_is_given_and_streams_every_frame(model):
     forward = [f for f in frames if frames.index(f) < len(frames) - max(late)] if late else frames
     assert sorted(set(forward)) == list(range(10))  # every frame of the forward pass, then the late tracks' past
     assert frames[-1] == 0
+
+
+def test_memory_stays_within_the_window_however_long_the_video():
+    """What a session holds per track is bounded by the memory bank (as in `VideoSession.run`), and discovery
+    keeps one packed prompt mask per track: nothing grows with the number of frames."""
+    from sam2.video_session import VideoSession
+    from tests.support.clips import make_clip
+    from tests.support.models import tiny_video_model
+
+    clip, model, sessions = make_clip(60, 48, 64, num_objects=2, seed=1), tiny_video_model(), []
+
+    def open_session():
+        sessions.append(VideoSession(model, clip.frames))
+        return sessions[-1]
+
+    discovery = MaskletDiscovery(open_session, TrueMasks(clip, every=10))
+    for _ in discovery.run():
+        for obj in sessions[-1].objects.values():
+            bank = obj.memory
+            assert len(bank.non_cond) <= 15 and len(bank.cond) <= 1
+            assert sum(out.maskmem is not None for out in bank.non_cond.values()) <= 6
+            assert sum(out.pred_masks is not None for out in bank.non_cond.values()) <= 1
+    assert all(track.prompt.mask.dtype == np.uint8 for track in discovery.tracks.values())  # packed bits
