@@ -35,7 +35,7 @@ class DiscoveryOptions:
     match_iou: float = 0.5  # a proposal is a track's object when their IoU (masks; boxes for detections) reaches it
     match_coverage: float = 0.7  # ... or when tracks already cover this share of a proposed mask
     duplicate_iou: float = 0.8  # two tracks overlapping this much on a keyframe are one object: the younger goes
-    min_frames: int = 3  # tracks visible on fewer frames are dropped (spurious, or gone at once)
+    min_frames: int = 3  # tracks visible on fewer frames (at most the video's) are dropped (spurious, or gone at once)
     max_objects: int = 100  # tracks alive at once, at most; further proposals wait for a later keyframe
     backward: bool = True  # follow tracks found after frame 0 back to it (seekable videos)
 
@@ -69,6 +69,7 @@ class MaskletDiscovery:
         self.labels: dict[int, str] = {}  # obj_id -> class name, for tracks a labelled detection started
         self.dropped: set[int] = set()  # complete once run() is exhausted
         self._visible: Counter[int] = Counter()
+        self._length = 0  # frames of the video, as the forward pass saw them
 
     @classmethod
     def for_model(cls, model, video, proposals: ProposalSource, options: DiscoveryOptions | None = None,
@@ -85,12 +86,15 @@ class MaskletDiscovery:
         late = {i: t for i, t in self.tracks.items() if t.first_frame > 0 and i not in self.dropped}
         if late and self.options.backward and session.frames.seekable:
             yield from self._backward(late)
-        self.dropped |= {i for i in self.tracks if self._visible[i] < self.options.min_frames}
+        # A video shorter than min_frames (an image is one frame) keeps the tracks seen on all of its frames.
+        needed = min(self.options.min_frames, self._length)
+        self.dropped |= {i for i in self.tracks if self._visible[i] < needed}
 
     def _forward(self, session: VideoSession) -> Iterator[FrameResult]:
         proposed_on = None
         for result in session.track(0):
             self._count(result)
+            self._length = max(self._length, result.frame_idx + 1)
             if result.frame_idx != proposed_on and self.proposals.keyframe(result.frame_idx):
                 proposed_on = result.frame_idx
                 self._keyframe(session, result)
