@@ -1,6 +1,8 @@
 """`sam2-ray fiftyone ...`: the FiftyOne integration from the command line.
 
     sam2-ray fiftyone propagate DATASET --prompt-field keyframes [--label-field sam2] [--view NAME]
+    sam2-ray fiftyone propagate DATASET --detections-field detections   # a track per detected object
+    sam2-ray fiftyone propagate DATASET                                  # every object the model finds
     sam2-ray fiftyone load DATASET --store outputs/masklets [--label-field sam2]
     sam2-ray fiftyone evaluate DATASET --pred-field sam2 --gt-field gt [--eval-key sam2_eval]
     sam2-ray fiftyone plugins      # the folder to put in FIFTYONE_PLUGINS_DIR for the App operator
@@ -26,9 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="fiftyone_command", metavar="COMMAND", help="what to do with the dataset",
                                      parser_class=type(parser))
 
-    prop = commands.add_parser("propagate", help="masks for the prompted objects of a dataset or saved view")
+    prop = commands.add_parser("propagate", help="masks for the prompted objects of a dataset or saved view, for "
+                               "the objects its detections show, or for every object the model finds")
     prop.add_argument("dataset", help="FiftyOne dataset name")
-    prop.add_argument("--prompt-field", required=True, help="Detections (boxes) or Keypoints (clicks), tied by index")
+    objects = prop.add_mutually_exclusive_group()
+    objects.add_argument("--prompt-field",
+                         help="Detections (boxes) or Keypoints (clicks), tied by index (neither this nor "
+                              "--detections-field: the model finds every object, the config's auto section)")
+    objects.add_argument("--detections-field",
+                         help="Detections on any frames, without index: each starts a track or joins the one its "
+                              "box overlaps; tracks keep the detections' class names")
     prop.add_argument("--label-field", default="sam2", help="where the masklets go (default: sam2)")
     prop.add_argument("--segmentation-field", help="also write a Segmentation of track ids per frame here")
     prop.add_argument("--view", help="a saved view of the dataset (default: every sample)")
@@ -36,13 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       "config's model, the bundled sam2.1_hiera_mini and its trained weights); without --checkpoint "
                       "the weights are random")
     prop.add_argument("--checkpoint", help="official or project checkpoint (.pt), or 'bundled'")
-    prop.add_argument("--config", type=Path, help="pipeline YAML: its model and pool "
-                      "(default: configs/pipelines/autolabel.yaml)")
+    prop.add_argument("--config", type=Path, help="pipeline YAML: its model, pool and auto section (keyframes, "
+                      "generator, track matching) (default: configs/pipelines/autolabel.yaml)")
     prop.add_argument("--address", help=ADDRESS_HELP)
     prop.add_argument("--replicas", type=int, help="model replicas (default: the config's, 1)")
     prop.add_argument("--gpus", type=float, help="GPUs per replica (default: the config's, 0)")
     prop.add_argument("--store", type=Path, help="keep the masklet store here (needed with a remote --address)")
-    prop.add_argument("--serve-url", help="run through a running Serve app instead of a Ray job")
+    prop.add_argument("--serve-url", help="run through a running Serve app instead of a Ray job (--prompt-field only)")
     prop.add_argument("--no-review", action="store_true", help="skip review routing")
 
     load = commands.add_parser("load", help="write an existing masklet store to a dataset's samples")
@@ -98,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
                                segmentation_field=args.segmentation_field,
                                review=None if args.no_review else DEFAULT_RULES,
                                replicas=args.replicas, num_gpus=args.gpus, serve_url=args.serve_url,
-                               config=args.config or DEFAULT_CONFIG)
+                               config=args.config or DEFAULT_CONFIG, detections_field=args.detections_field)
             print(result.report())
             return 1 if result.failed else 0
         if args.fiftyone_command == "load":

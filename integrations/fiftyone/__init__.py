@@ -1,7 +1,7 @@
-"""FiftyOne integration: a view's prompt fields -> jobs (`FiftyOneSource`), masklets -> frame labels with
-review routing (`FiftyOneSink`), an existing store -> labels (`load_store`), evaluation. Running a view
-through the model is a pipeline, `pipelines.fiftyone_propagate.propagate`; the App plugin is under
-`pipelines/plugins/fiftyone/`.
+"""FiftyOne integration: a view's prompts, detections, or nothing (every object) -> jobs (`FiftyOneSource`),
+masklets -> frame labels with review routing (`FiftyOneSink`), an existing store -> labels (`load_store`),
+evaluation. Running a view through the model is a pipeline, `pipelines.fiftyone_propagate.propagate`; the
+App plugin is under `pipelines/plugins/fiftyone/`.
 
 Exports are imported lazily, so importing the package does not import FiftyOne.
 """

@@ -76,15 +76,34 @@ def label_field(view, name: str, document_type=fo.Detections) -> str:
     return path
 
 
-def check_fields(view, prompt: str, label: str, segmentation: str | None = None) -> None:
-    """The fields of a propagation, before any work: prompts to read, labels (and a segmentation) to write,
-    all different."""
+def detections_field(view, name: str) -> str:
+    """Path of a field of detections to seed tracks from (Detections only: keypoints have no box)."""
+    path = field_path(view, name)
+    field = view.get_field(path)
+    if field is None:
+        raise InvalidField(f"dataset {dataset_name(view)!r} has no field {path!r}")
+    if getattr(field, "document_type", None) is not fo.Detections:
+        raise InvalidField(f"{path!r} of dataset {dataset_name(view)!r} holds {field}; detections to track must be "
+                           "Detections (boxes)")
+    return path
+
+
+def check_fields(view, prompt: str | None, label: str, segmentation: str | None = None,
+                 detections: str | None = None) -> None:
+    """The fields of a propagation, before any work: prompts or detections to read (neither: the model finds
+    the objects), labels (and a segmentation) to write, all different."""
     media_type(view)
-    prompt_field(view, prompt)
+    if prompt and detections:
+        raise InvalidField(f"give a prompt field or a detections field, not both ({prompt!r}, {detections!r})")
+    if prompt:
+        prompt_field(view, prompt)
+    if detections:
+        detections_field(view, detections)
     label_field(view, label)
     if segmentation:
         label_field(view, segmentation, fo.Segmentation)
-    names = [n for n in (prompt, label, segmentation) if n]
+    names = [n for n in (prompt or detections, label, segmentation) if n]
     if len({field_path(view, n) for n in names}) != len(names):
-        raise InvalidField(f"the prompt, label and segmentation fields must differ, got {prompt!r}, {label!r}, "
-                           f"{segmentation!r}")
+        read = "detections, " if detections else "prompt, " if prompt else ""
+        raise InvalidField(f"the {read}label and segmentation fields must differ, got "
+                           f"{', '.join(repr(n) for n in names)}")

@@ -1,24 +1,31 @@
-"""Prompts stored in a FiftyOne collection -> the runtime's `VideoJob`s.
+"""What a FiftyOne collection holds -> the runtime's `VideoJob`s, in one of three modes.
 
-Videos: frame-level `Detections` (boxes) or `Keypoints` (clicks) on any frames, stored frames only
-(keyframes); the frame number, not the position among stored frames, says where a prompt is, so
-sparse frames land where they belong. Prompts are tied into objects by `index`; a prompt without
-one is an object of its own. Images: a sample-level field, run as a one-frame video.
-Coordinates are converted from FiftyOne's relative [0, 1] to pixels here, at the edge.
+- Prompts (`prompt_jobs`): frame-level `Detections` (boxes) or `Keypoints` (clicks) on any frames, stored
+  frames only (keyframes); the frame number, not the position among stored frames, says where a prompt is,
+  so sparse frames land where they belong. Prompts are tied into objects by `index`; a prompt without one
+  is an object of its own.
+- Detections (`detection_jobs`): frame-level `Detections` on any frames, with no track ids: each becomes a
+  `Detection` (box, class name, confidence) that the runtime associates with a track by box IoU or starts
+  one from (mode "detections"); `index` is ignored.
+- Everything (`everything_jobs`): no field; the runtime finds every object itself (mode "everything").
+
+Images: a sample-level field, run as a one-frame video. Coordinates are converted from FiftyOne's
+relative [0, 1] to pixels here, at the edge.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import fiftyone as fo
 
-from sam2_ray.records import InvalidPrompt, Prompt, VideoJob
+from sam2_ray.records import Detection, InvalidPrompt, Prompt, VideoJob
 from sam2_ray.sources import job_id
 
 from . import formats
-from .fields import media_type, prompt_field
+from .fields import detections_field, media_type, prompt_field
 
 # Keypoint attributes that carry click labels (1 positive, 0 negative), as FiftyOne's SAM models read them.
 CLICK_LABEL_ATTRIBUTES = ("sam2_labels", "sam_labels")
@@ -28,7 +35,7 @@ CLICK_LABEL_ATTRIBUTES = ("sam2_labels", "sam_labels")
 class PromptJobs:
     jobs: list[VideoJob] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # sample id -> reason
-    unprompted: list[str] = field(default_factory=list)  # sample ids with no prompt (nothing to do)
+    unprompted: list[str] = field(default_factory=list)  # sample ids with no prompt or detection (nothing to do)
 
 
 def _box_prompt(det: fo.Detection, obj_id: int, frame_idx: int, width: int, height: int) -> Prompt:
@@ -82,41 +89,135 @@ def sample_id_of(video_id: str) -> str:
     return video_id.split("-", 1)[0]
 
 
+@dataclass(frozen=True)
+class _Sample:
+    id: str
+    filepath: str
+    metadata: object  # None when the media could not be read
+    video: bool
+    labels: list[tuple[int, list]]  # (frame_idx, labels) of the frames with labels in the field read
+
+    @property
+    def size(self) -> tuple[int, int]:
+        m = self.metadata
+        return (m.frame_width, m.frame_height) if self.video else (m.width, m.height)
+
+    @property
+    def num_frames(self) -> int | None:
+        return self.metadata.total_frame_count if self.video else 1
+
+    @property
+    def source_ref(self) -> dict:
+        return {"sample_id": self.id, "frames": self.num_frames}
+
+    def where(self, frame_idx: int) -> str:
+        return f"frame {formats.frame_number(frame_idx)}" if self.video else "the image"
+
+
+def _samples(view, path: str | None = None, kind: str = "detections") -> Iterator[_Sample]:
+    """Every sample of `view`, with its labels in `path` (none without a path)."""
+    video = media_type(view) == "video"
+    names = ["id", "filepath", "metadata"]
+    if path is not None:
+        names += ["frames.frame_number", path] if video else [path]
+    for values in zip(*view.values(names), strict=True):
+        keyed = []
+        if path is not None and video:
+            keyed = [(formats.frame_idx(n), _labels(c, kind)) for n, c in zip(values[3], values[4], strict=True)]
+        elif path is not None:
+            keyed = [(0, _labels(values[3], kind))]
+        yield _Sample(*values[:3], video, [(i, labels) for i, labels in keyed if labels])
+
+
+def _unreadable(sample: _Sample) -> str:
+    return f"{sample.filepath}: cannot read the media (no metadata)"
+
+
 def prompt_jobs(view, field_name: str, salt: str = "") -> PromptJobs:
     """One job per sample of `view` that has prompts in `field_name`, its id the sample id and a digest of
     its prompts and `salt` (the model). Samples need metadata (frame size and count;
     `media.ensure_metadata`); a sample whose prompts do not fit is reported in `failed`, never raised, so the
     other samples still run."""
     path, kind = prompt_field(view, field_name)
-    video = media_type(view) == "video"
-    if video:
-        columns = view.values(["id", "filepath", "metadata", "frames.frame_number", path])
-    else:
-        columns = view.values(["id", "filepath", "metadata", path])
     out = PromptJobs()
-    for values in zip(*columns, strict=True):
-        sample_id, filepath, metadata = values[:3]
-        if video:
-            keyed = [(formats.frame_idx(n), _labels(c, kind)) for n, c in zip(values[3], values[4], strict=True)]
-        else:
-            keyed = [(0, _labels(values[3], kind))]
-        keyed = [(i, labels) for i, labels in keyed if labels]
-        if not keyed:
-            out.unprompted.append(sample_id)
+    for sample in _samples(view, path, kind):
+        if not sample.labels:
+            out.unprompted.append(sample.id)
             continue
-        if metadata is None:
-            out.failed[sample_id] = f"{filepath}: cannot read the media (no metadata)"
+        if sample.metadata is None:
+            out.failed[sample.id] = _unreadable(sample)
             continue
-        width, height = (metadata.frame_width, metadata.frame_height) if video else (metadata.width, metadata.height)
-        total = metadata.total_frame_count if video else 1
+        total = sample.num_frames
         try:
-            prompts = _prompts(keyed, kind, width, height)
+            prompts = _prompts(sample.labels, kind, *sample.size)
             late = [p for p in prompts if total is not None and p.frame_idx >= total]
             if late:
                 raise InvalidPrompt(f"prompt on frame {formats.frame_number(late[0].frame_idx)} but the video has "
                                     f"{total} frames")
-            out.jobs.append(VideoJob(job_id(sample_id, prompts, salt), filepath, tuple(prompts),
-                                     source_ref={"sample_id": sample_id, "frames": total}))
+            out.jobs.append(VideoJob(job_id(sample.id, prompts, salt), sample.filepath, tuple(prompts),
+                                     source_ref=sample.source_ref))
         except InvalidPrompt as error:
-            out.failed[sample_id] = f"{filepath}: {error}"
+            out.failed[sample.id] = f"{sample.filepath}: {error}"
+    return out
+
+
+def _detection(det: fo.Detection, frame_idx: int, sample: _Sample) -> Detection:
+    """A FiftyOne detection -> a `Detection` in pixels, clipped to the frame; InvalidPrompt naming the
+    detection and its frame when it does not fit the media."""
+    where = f"detection {det.id}" + (f" ({det.label})" if det.label else "") + f" on {sample.where(frame_idx)}"
+    total = sample.num_frames
+    if total is not None and frame_idx >= total:
+        raise InvalidPrompt(f"{where}: the video has {total} frames")
+    relative = det.bounding_box
+    if relative is None or len(relative) != 4 or not all(v is not None and math.isfinite(v) for v in relative) \
+            or relative[2] <= 0 or relative[3] <= 0:
+        raise InvalidPrompt(f"{where}: bounding_box {relative!r} is not relative [x, y, w, h] with w, h > 0")
+    width, height = sample.size
+    x0, y0, x1, y1 = formats.box_to_pixels(relative, width, height)
+    box = (max(x0, 0.0), max(y0, 0.0), min(x1, float(width)), min(y1, float(height)))  # boxes may overhang a little
+    if not (box[2] > box[0] and box[3] > box[1]):
+        raise InvalidPrompt(f"{where}: bounding_box {list(relative)} lies outside the frame")
+    score = 1.0 if det.confidence is None else float(det.confidence)
+    if not math.isfinite(score):
+        raise InvalidPrompt(f"{where}: confidence {det.confidence!r} is not a number")
+    return Detection(frame_idx, box, det.label, score)
+
+
+def detection_jobs(view, field_name: str, salt: str = "") -> PromptJobs:
+    """One job of mode "detections" per sample of `view` that has detections in `field_name` (frame-level on
+    videos, on any frames; sample-level on images): every detection becomes a `Detection` (its box in pixels,
+    label, confidence; 1.0 when it has none), and the runtime associates them with tracks by box IoU, so
+    `index` is ignored. On each frame the most confident go first (of two duplicate boxes, the better one
+    starts the track). The job id digests the detections and `salt` (the model): other detections track
+    again. A sample with a detection that does not fit its media (a frame beyond the video, a box outside
+    the frame) is reported in `failed` with a reason naming the detection; the other samples still run."""
+    path = detections_field(view, field_name)
+    out = PromptJobs()
+    for sample in _samples(view, path):
+        if not sample.labels:
+            out.unprompted.append(sample.id)
+            continue
+        if sample.metadata is None:
+            out.failed[sample.id] = _unreadable(sample)
+            continue
+        try:
+            found = tuple(sorted((_detection(det, frame_idx, sample) for frame_idx, dets in sample.labels
+                                  for det in dets), key=lambda d: (d.frame_idx, -d.score)))
+            out.jobs.append(VideoJob(job_id(sample.id, (), "detections", found, salt), sample.filepath,
+                                     source_ref=sample.source_ref, mode="detections", detections=found))
+        except InvalidPrompt as error:
+            out.failed[sample.id] = f"{sample.filepath}: {error}"
+    return out
+
+
+def everything_jobs(view, salt: str = "") -> PromptJobs:
+    """One job of mode "everything" per sample of `view`: the runtime's automatic mask generator finds the
+    objects on keyframes and tracks them. Samples whose media cannot be read are in `failed`."""
+    out = PromptJobs()
+    for sample in _samples(view):
+        if sample.metadata is None:
+            out.failed[sample.id] = _unreadable(sample)
+            continue
+        out.jobs.append(VideoJob(job_id(sample.id, (), "everything", salt), sample.filepath,
+                                 source_ref=sample.source_ref, mode="everything"))
     return out

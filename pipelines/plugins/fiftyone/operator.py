@@ -1,7 +1,8 @@
 """The App operator "Propagate masks with SAM 2": `propagate` on the App's current view, with the
-form, progress and result a FiftyOne user expects. It runs through a Serve app (`serve_url`) or on
-Ray (a local Ray, or a cluster by `address`); delegation is offered and chosen by default, so a
-long job never blocks the App's server (`fiftyone delegated launch` runs it)."""
+form, progress and result a FiftyOne user expects. The objects to track come from a prompt field, a
+field of detections, or the model finds every object (`mode`). It runs through a Serve app
+(`serve_url`; prompts only) or on Ray (a local Ray, or a cluster by `address`); delegation is offered
+and chosen by default, so a long job never blocks the App's server (`fiftyone delegated launch` runs it)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 from integrations.fiftyone.fields import PROMPT_TYPES
+
+MODES = {"prompts": "Prompts: boxes or clicks tied by index",
+         "detections": "Detections: a track per detected object",
+         "everything": "Everything: every object the model finds"}
 
 
 class PropagateMasks(foo.Operator):
@@ -21,17 +26,18 @@ class PropagateMasks(foo.Operator):
 
     def resolve_input(self, ctx):
         inputs = types.Object()
-        prompt_fields = _prompt_fields(ctx.dataset) if ctx.dataset is not None else []
-        if prompt_fields:
-            choices = types.Dropdown()
-            for name in prompt_fields:
-                choices.add_choice(name, label=name)
-            inputs.enum("prompt_field", choices.values(), default=prompt_fields[0], required=True,
-                        label="Prompts", description="Detections (boxes) or Keypoints (clicks), tied by index",
-                        view=choices)
-        else:
-            inputs.str("prompt_field", required=True, label="Prompts",
-                       description="a field of Detections or Keypoints (none found on this dataset)")
+        modes = types.RadioGroup()
+        for name, label in MODES.items():
+            modes.add_choice(name, label=label)
+        # Not required: a call without a mode (scripts written before it existed) tracks prompts.
+        inputs.enum("mode", modes.values(), default="prompts", label="Objects to track", view=modes)
+        mode = ctx.params.get("mode") or "prompts"
+        if mode == "prompts":
+            _field_input(inputs, "prompt_field", _label_fields(ctx.dataset, PROMPT_TYPES), "Prompts",
+                         "Detections (boxes) or Keypoints (clicks), tied by index")
+        elif mode == "detections":
+            _field_input(inputs, "detections_field", _label_fields(ctx.dataset, (fo.Detections,)), "Detections",
+                         "Detections on any frames, without index: each starts a track or joins the one it overlaps")
         inputs.str("label_field", default="sam2", required=True, label="Label field")
         inputs.str("segmentation_field", label="Segmentation field (optional)")
         inputs.str("model", label="Model (optional)",
@@ -46,7 +52,9 @@ class PropagateMasks(foo.Operator):
         from pipelines.fiftyone_propagate import propagate
 
         params = ctx.params
-        result = propagate(ctx.target_view(), prompt_field=params["prompt_field"],
+        mode = params.get("mode") or "prompts"
+        result = propagate(ctx.target_view(), prompt_field=params["prompt_field"] if mode == "prompts" else None,
+                           detections_field=params["detections_field"] if mode == "detections" else None,
                            label_field=params.get("label_field") or "sam2",
                            model=params.get("model") or None, checkpoint=params.get("checkpoint") or None,
                            address=params.get("address") or None,
@@ -67,6 +75,21 @@ class PropagateMasks(foo.Operator):
         return types.Property(outputs)
 
 
-def _prompt_fields(dataset: fo.Dataset) -> list[str]:
+def _field_input(inputs, name: str, found: list[str], label: str, description: str) -> None:
+    """A dropdown of the dataset's fields that fit, or a text box when it has none."""
+    if found:
+        choices = types.Dropdown()
+        for field_name in found:
+            choices.add_choice(field_name, label=field_name)
+        inputs.enum(name, choices.values(), default=found[0], required=True, label=label, description=description,
+                    view=choices)
+    else:
+        inputs.str(name, required=True, label=label, description=f"{description} (no such field on this dataset)")
+
+
+def _label_fields(dataset: fo.Dataset | None, document_types) -> list[str]:
+    """The dataset's label fields (frame-level on videos) holding one of `document_types`."""
+    if dataset is None:
+        return []
     schema = dataset.get_frame_field_schema() if dataset.media_type == "video" else dataset.get_field_schema()
-    return sorted(name for name, f in (schema or {}).items() if getattr(f, "document_type", None) in PROMPT_TYPES)
+    return sorted(name for name, f in (schema or {}).items() if getattr(f, "document_type", None) in document_types)
