@@ -50,7 +50,8 @@ def test_manifest_entries_without_prompts(tmp_path):
     lines = [
         {"video_id": "a", "uri": "a.mp4", "mode": "everything"},
         {"video_id": "b", "uri": "b.mp4", "mode": "detections",
-         "detections": [{"frame": 0, "box": [1, 2, 10, 20], "label": "dog", "score": 0.8}, {"frame": 4, "box": [3, 3, 9, 9]}]},
+         "detections": [{"frame": 0, "box": [1, 2, 10, 20], "label": "dog", "score": 0.8},
+                        {"frame": 4, "box": [3, 3, 9, 9]}]},
         {"video_id": "c", "uri": "c.mp4", "mode": "detections"},
         {"video_id": "d", "uri": "d.mp4", "mode": "detections", "detections": [{"frame": 0, "box": [5, 5, 1, 1]}]},
         {"video_id": "e", "uri": "e.mp4", "mode": "sometimes"},

@@ -110,3 +110,68 @@ class GroundTruthSession:
 def _box(mask):
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     return cols[0], rows[0], cols[-1] + 1, rows[-1] + 1
+
+
+# Clips of the prompt-free Ray test: "late-<seed>.mp4" is generate_clip(seed, LATE_SPEC).
+LATE_SPEC = dict(num_frames=16, height=96, width=128, min_objects=3, max_objects=4, p_exit=0.5, p_late_entry=0.5,
+                 p_distractor=0)
+
+
+def late_entry_clip(uri: str):
+    from pathlib import Path
+
+    from sam2.data.synthetic import ClipSpec, generate_clip
+
+    return generate_clip(int(Path(uri).stem.split("-")[1]), ClipSpec(**LATE_SPEC))
+
+
+class GroundTruthDiscoveryTracker:
+    """Prompt-free labelling with exact tracking, for the Ray path: `discover` runs our `MaskletDiscovery` on
+    `GroundTruthSession`s, with the true masks as the generator's proposals (every `auto.every` frames) or the
+    job's detections."""
+
+    name = "ground-truth-discovery"
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+
+    def open(self, uri: str, name: str | None = None):
+        from sam2.masklet_discovery import MaskletDiscovery
+        from sam2.proposals import Proposal
+        from sam2_ray.prompt_free import ProposalFactory
+        from sam2_ray.trackers import tracked_frame
+
+        clip, auto = late_entry_clip(uri), self.spec.auto
+
+        class TrueMasks:
+            def keyframe(self, t):
+                return t % auto.every == 0
+
+            def propose(self, t, image):
+                return [Proposal(mask=m) for m in clip.masks[t] if m.any()]
+
+        class Discovery:
+            def __init__(self, discovery):
+                self.discovery, self.labels, self.dropped = discovery, discovery.labels, discovery.dropped
+
+            def frames(self):
+                for result in self.discovery.run():
+                    yield tracked_frame(result)
+                self.dropped = self.discovery.dropped
+
+        class Session:
+            num_frames, height, width = clip.frames.shape[:3]
+
+            def discover(self, mode, detections=()):
+                proposals = TrueMasks() if mode == "everything" else ProposalFactory(auto, None).proposals(
+                    mode, detections)
+                return Discovery(MaskletDiscovery(lambda: GroundTruthSession(clip), proposals, auto.tracks))
+
+            def close(self):
+                pass
+
+        return Session()
+
+
+def ground_truth_discovery_tracker(spec: ModelSpec, device: str) -> GroundTruthDiscoveryTracker:
+    return GroundTruthDiscoveryTracker(spec)
