@@ -116,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls = commands.add_parser("label-studio", help="pre-annotate a Label Studio project; attach the ML backend")
     ls_commands = ls.add_subparsers(dest="label_studio_command", metavar="COMMAND", help="what to do with the project",
                                     parser_class=OneLineErrorParser)
-    for name, help_text in (("preannotate", "prompts drawn in a project -> tracked -> predictions written back"),
+    for name, help_text in (("preannotate", "prompts drawn in a project (or none: every object; or detector "
+                                            "boxes) -> tracked -> predictions written back"),
                             ("connect", "register the Serve app (configs/serve/label_studio.yaml) as the project's "
                                         "ML backend")):
         sub = ls_commands.add_parser(name, help=help_text)
@@ -127,7 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--project", type=int, required=True, help="project id")
     pre, conn = ls_commands.choices["preannotate"], ls_commands.choices["connect"]
     pre.add_argument("--from", dest="source", default="annotations", metavar="SOURCE",
-                     help="prompts from each task's latest 'annotations' (default), 'drafts', or an annotator's email")
+                     help="regions from each task's latest 'annotations' (default), 'drafts', an annotator's email, "
+                          "or 'predictions:VERSION' (that model version's predictions, e.g. a detector's boxes)")
+    pre.add_argument("--unprompted", choices=("everything", "skip"), default="everything",
+                     help="tasks with no regions: 'everything' (default) labels every object the automatic mask "
+                          "generator finds (the config's auto section); 'skip' leaves them out")
+    pre.add_argument("--rectangles", choices=("prompts", "detections"), default="prompts",
+                     help="'prompts' (default): each rectangle region is one object, its keyframes box prompts; "
+                          "'detections': each box on its frame is an unlinked detection (label, score), linked "
+                          "into one track per object by IoU")
+    pre.add_argument("--default-label", metavar="LABEL",
+                     help="class name for objects that carry none (every object of --unprompted everything, "
+                          "detections without a label); one of the config's labels, '' for none (default: the "
+                          "config's first label)")
     pre.add_argument("--model-version",
                      help="tag of the predictions; a re-run replaces its own (default: from the model)")
     pre.add_argument("--config", type=Path, help="pipeline YAML (default: configs/pipelines/autolabel.yaml)")
@@ -233,6 +246,7 @@ def run_label_studio_preannotate(args: argparse.Namespace) -> int:
 
     _label_studio_target(args)
     result = preannotate(args.url, args.api_key, args.project, model_version=args.model_version, source=args.source,
+                         unprompted=args.unprompted, rectangles=args.rectangles, default_label=args.default_label,
                          config=args.config or DEFAULT_CONFIG, store=args.store, cache=args.cache,
                          address=args.address, replicas=args.replicas, review_project=args.review_project,
                          review_every=args.review_every)

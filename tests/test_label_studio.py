@@ -148,7 +148,7 @@ def test_image_project_round_trip_and_rerun_replaces(sdk, server, run, tmp_path)
     sdk.annotations.create(id=outside, result=[rectangle("bad", 100, 10, 140, 50, "cat")])
     sdk.predictions.create(task=clicks, result=[], model_version="someone-else")
 
-    result = run(pid)
+    result = run(pid, unprompted="skip")  # the old behaviour (everything mode: test_label_studio_prompt_free.py)
     assert sorted(result.written) == sorted([clicks, mask_task])
     reasons = {s.task_id: s.reason for s in result.skipped}
     assert reasons[empty] == "no prompt regions in its latest annotation"
@@ -173,7 +173,7 @@ def test_image_project_round_trip_and_rerun_replaces(sdk, server, run, tmp_path)
             pid, [{"task": mask_task, "result": [wrong_label], "model_version": "invalid"}], "invalid")
 
     first_ids = {p.id for p in predictions_of(sdk, clicks)}
-    again = run(pid)
+    again = run(pid, unprompted="skip")
     assert sorted(again.written) == sorted(result.written)
     assert again.tracking.of("skipped") and not again.tracking.of("done")  # prompts unchanged: not tracked again
     [replaced] = predictions_of(sdk, clicks)
@@ -354,12 +354,12 @@ def test_prompts_from_drafts_or_from_one_annotator(sdk, server, run):
     connection = LabelStudioConnection(server.url, TOKEN)
     connection._raw("POST", f"/api/tasks/{drafted}/drafts", json={"result": [rectangle("d", 10, 10, 50, 50, "dog")],
                                                                    "lead_time": 1.0})
-    from_drafts = run(pid, source="drafts", model_version="from-drafts")
+    from_drafts = run(pid, source="drafts", model_version="from-drafts", unprompted="skip")
     assert from_drafts.written == [drafted]
     [stored] = predictions_of(sdk, drafted, "from-drafts")
     assert stored.result[0]["value"]["brushlabels"] == ["dog"]
 
-    mine = run(pid, source="admin@example.com", model_version="mine")
+    mine = run(pid, source="admin@example.com", model_version="mine", unprompted="skip")
     assert mine.written == [annotated]
     assert {s.task_id: s.reason for s in mine.skipped} == {
         drafted: "no prompt regions in its latest annotation by admin@example.com"}
@@ -378,7 +378,7 @@ def test_command_line_preannotates_and_reports(sdk, server, serve_url, pipeline_
     pat = connection._raw("POST", "/api/token/", json={}).json()["token"]
     args = ["label-studio", "preannotate", "--url", server.url, "--api-key", pat, "--project", str(pid),
             "--config", str(pipeline_yaml), "--store", str(tmp_path / "store"), "--cache", str(tmp_path / "cache"),
-            "--model-version", "cli"]
+            "--unprompted", "skip", "--model-version", "cli"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert f"project {pid}, model version 'cli': 1 tasks pre-annotated, 1 skipped" in out

@@ -40,6 +40,16 @@ def region_label(result: dict) -> str | None:
     return None
 
 
+def region_score(result: dict) -> float:
+    """A region's confidence: its `score` (a model's prediction carries one per region), else 1."""
+    score = result.get("score")
+    if score is None:
+        return 1.0
+    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
+        raise MalformedRegion(f"{_where(result)}: score must be a number, got {score!r}")
+    return float(score)
+
+
 # ------------------------------------------------------------------------------------------- image
 def keypoint_to_px(result: dict, width: int, height: int) -> tuple[float, float, int]:
     """A `keypointlabels` result -> (x, y, 1 positive | 0 negative). Negative is the editor's

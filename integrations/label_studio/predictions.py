@@ -41,14 +41,17 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else 0.0
 
 
-def image_prediction(job: VideoJob, rows: list[MaskletRow], schema: ProjectSchema, model_version: str) -> dict:
-    """One brush mask per object (frame 0 of the one-frame job), scored by the predicted IoU."""
+def image_prediction(job: VideoJob, rows: list[MaskletRow], schema: ProjectSchema, model_version: str,
+                     default_label: str | None = None) -> dict:
+    """One brush mask per object (frame 0 of the one-frame job), scored by the predicted IoU; objects without
+    a class name (everything mode, unlabelled detections) get `default_label`."""
     results, labels = [], stored_labels(rows)
     for obj_id, frames in _by_object(rows).items():
         row = frames[0]
         mask = rle.decode(row.rle, row.height, row.width)
         results.append(mask_to_brush(mask, from_name=schema.brush, to_name=schema.media_tag,
-                                     label=labels.get(obj_id), region_id=region_id(obj_id), score=row.iou_pred))
+                                     label=labels.get(obj_id, default_label), region_id=region_id(obj_id),
+                                     score=row.iou_pred))
     return {"task": job.source_ref["task_id"], "result": results, "model_version": model_version,
             "score": _mean([r["score"] for r in results])}
 
@@ -62,8 +65,10 @@ def object_boxes(frames: dict[int, MaskletRow], num_frames: int) -> list[tuple[f
     return boxes
 
 
-def video_prediction(job: VideoJob, rows: list[MaskletRow], schema: ProjectSchema, model_version: str) -> dict:
-    """One track per object; its score is the mean object-presence probability where it is visible."""
+def video_prediction(job: VideoJob, rows: list[MaskletRow], schema: ProjectSchema, model_version: str,
+                     default_label: str | None = None) -> dict:
+    """One track per object; its score is the mean object-presence probability where it is visible; objects
+    without a class name get `default_label`."""
     ref = job.source_ref
     fps = ref.get("fps") or DEFAULT_FPS
     results, labels = [], stored_labels(rows)
@@ -72,15 +77,17 @@ def video_prediction(job: VideoJob, rows: list[MaskletRow], schema: ProjectSchem
         score = _mean([r.score for r in frames.values() if r.area > 0])
         results.append(track_to_videorectangle(boxes, width=ref["width"], height=ref["height"], fps=fps,
                                                from_name=schema.video_rectangles, to_name=schema.media_tag,
-                                               label=labels.get(obj_id), region_id=region_id(obj_id), score=score))
+                                               label=labels.get(obj_id, default_label), region_id=region_id(obj_id),
+                                               score=score))
     return {"task": ref["task_id"], "result": results, "model_version": model_version,
             "score": _mean([r["score"] for r in results])}
 
 
-def job_prediction(store: MaskletStore, job: VideoJob, schema: ProjectSchema, model_version: str) -> dict:
+def job_prediction(store: MaskletStore, job: VideoJob, schema: ProjectSchema, model_version: str,
+                   default_label: str | None = None) -> dict:
     rows = list(store.rows(job.video_id))
     build = image_prediction if job.source_ref["kind"] == "image" else video_prediction
-    return build(job, rows, schema, model_version)
+    return build(job, rows, schema, model_version, default_label)
 
 
 # ------------------------------------------------------------------------------------------ review

@@ -6,6 +6,13 @@ Objects: on video, each `videorectangle` region is one object and each of its en
 box prompt on that frame. On images, each rectangle and each brush region is one object; a
 keypoint joins the first rectangle of the same label that contains it, and the keypoints left
 over form one object per label.
+
+Without prompts: a task with no regions is labelled in mode "everything" (every object the automatic
+mask generator finds), unless `unprompted` is "skip". With `rectangles="detections"`, rectangles are
+not objects but unlinked detections (mode "detections"): every rectangle of an image task, and every
+keyframe of every video rectangle, is one box on its frame with its region's label and score; the
+runtime links boxes of one object across frames by IoU and starts a track for each box no track holds,
+so a detector's boxes imported frame by frame become one track per object.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from pathlib import Path
 from PIL import Image
 
 from sam2.frames import open_frames
-from sam2_ray.records import InvalidPrompt, Prompt, VideoJob
+from sam2_ray.records import Detection, InvalidPrompt, Prompt, VideoJob
 from sam2_ray.sources import job_id
 
 from .connection import LabelStudioConnection
@@ -30,10 +37,14 @@ from .formats import (
     keypoint_to_px,
     rectangle_to_px,
     region_label,
+    region_score,
 )
 from .schema import ProjectSchema
 
-SOURCES = ("annotations", "drafts")  # or an annotator's email
+SOURCES = ("annotations", "drafts")  # or an annotator's email, or PREDICTIONS + a model version
+PREDICTIONS = "predictions:"  # "predictions:yolo-v8": the regions of that model version's latest prediction
+UNPROMPTED = ("everything", "skip")  # what a task without regions becomes: a job of mode everything, or skipped
+RECTANGLES = ("prompts", "detections")  # what rectangles are: one object per region, or unlinked detections
 
 
 @dataclass(frozen=True)
@@ -55,10 +66,14 @@ class Media:
 
 
 def prompt_regions(task: dict, schema: ProjectSchema, source: str, annotator_id: int | None = None) -> list[dict]:
-    """The prompt regions of a task's latest annotation (not cancelled), latest draft, or latest
-    annotation by one annotator."""
+    """The prompt regions of a task's latest annotation (not cancelled), latest draft, latest
+    annotation by one annotator, or latest prediction of one model version ("predictions:VERSION")."""
     if source == "drafts":
         candidates = task.get("drafts") or []
+    elif source.startswith(PREDICTIONS):
+        version = source.removeprefix(PREDICTIONS)
+        candidates = [p for p in task.get("predictions") or [] if isinstance(p, dict)
+                      and p.get("model_version") == version]
     else:
         candidates = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
         if annotator_id is not None:
@@ -155,41 +170,98 @@ def video_prompts(regions: list[dict], schema: ProjectSchema, media: Media) -> l
     return prompts
 
 
+def image_detections(regions: list[dict], schema: ProjectSchema, media: Media) -> list[Detection]:
+    """Each rectangle of an image task -> a detection on its one frame."""
+    return [Detection(0, rectangle_to_px(r, media.width, media.height), region_label(r), region_score(r))
+            for r in regions if r.get("from_name") == schema.rectangles]
+
+
+def video_detections(regions: list[dict], schema: ProjectSchema, media: Media) -> list[Detection]:
+    """Each keyframe of each video rectangle -> a detection on its frame (a keyframe that ends the region's
+    lifespan, `enabled: false`, still shows its box on its own frame)."""
+    detections = []
+    for r in regions:
+        if r.get("from_name") != schema.video_rectangles:
+            continue
+        label, score = region_label(r), region_score(r)
+        for key in keyframes(r):
+            if key["frame"] > media.num_frames:
+                raise MalformedRegion(f"region {r.get('id')!r} (videorectangle): keyframe at frame {key['frame']} "
+                                      f"is beyond the video's {media.num_frames} frames")
+            detections.append(Detection(key["frame"] - 1, box_percent_to_px(key, media.width, media.height, r),
+                                        label, score))
+    return detections
+
+
+def _as_detections(regions: list[dict], schema: ProjectSchema) -> bool:
+    """Whether a task's regions are read as detections: it has rectangles, and nothing else (a keypoint or a
+    brush is a prompt for one object, which a detections job does not take)."""
+    boxes = schema.rectangles if schema.kind == "image" else schema.video_rectangles
+    if not any(r.get("from_name") == boxes for r in regions):
+        return False
+    for r in regions:
+        if r.get("from_name") != boxes:
+            raise MalformedRegion(f"region {r.get('id', '?')!r} ({r.get('type', '?')}): with rectangles read as "
+                                  "detections, a task's regions must all be rectangles")
+    return True
+
+
 def task_job(connection: LabelStudioConnection, task: dict, regions: list[dict], schema: ProjectSchema,
-             project_id: int, cache: Path, salt: str = "") -> VideoJob:
-    """One task's prompt regions -> a job; MalformedRegion or InvalidPrompt names what is wrong.
-    The video id digests the prompts, the task's data (its media) and `salt` (the model), so that
-    changed prompts, media or model are tracked again."""
+             project_id: int, cache: Path, salt: str = "", rectangles: str = "prompts") -> VideoJob:
+    """One task's regions -> a job: its prompts; its rectangles as detections (`rectangles` "detections");
+    or, with no regions, every object (mode "everything"). MalformedRegion or InvalidPrompt names what is
+    wrong. The video id digests the prompts (or the mode and the detections), the task's data (its media)
+    and `salt` (the model), so that changed prompts, media, mode or model are tracked again."""
     media = fetch_media(connection, task, schema, cache)
+    ref = {"task_id": task["id"], "kind": schema.kind, "width": media.width, "height": media.height,
+           "num_frames": media.num_frames, "fps": media.fps}
+    name, where = f"ls-p{project_id}-t{task['id']}", f"task {task['id']}"
+    data = json.dumps(task["data"], sort_keys=True, default=str)
+    if not regions:
+        return VideoJob(job_id(name, (), data, salt, "everything"), media.uri, source_ref=ref, mode="everything")
+    if rectangles == "detections" and _as_detections(regions, schema):
+        found = (image_detections if schema.kind == "image" else video_detections)(regions, schema, media)
+        found = tuple(d.validated(where) for d in found)
+        return VideoJob(job_id(name, (), data, salt, "detections", found), media.uri, source_ref=ref,
+                        mode="detections", detections=found)
     prompts = (image_prompts if schema.kind == "image" else video_prompts)(regions, schema, media)
     if not prompts:
         raise MalformedRegion("no usable prompt regions")
     for p in prompts:
-        p.validated(f"task {task['id']}").check_frame(f"task {task['id']}", media.width, media.height,
-                                                      media.num_frames)
-    ref = {"task_id": task["id"], "kind": schema.kind, "width": media.width, "height": media.height,
-           "num_frames": media.num_frames, "fps": media.fps}
-    video_id = job_id(f"ls-p{project_id}-t{task['id']}", prompts,
-                      json.dumps(task["data"], sort_keys=True, default=str), salt)
-    return VideoJob(video_id, media.uri, tuple(prompts), ref)
+        p.validated(where).check_frame(where, media.width, media.height, media.num_frames)
+    return VideoJob(job_id(name, prompts, data, salt), media.uri, tuple(prompts), ref)
+
+
+def _described(source: str) -> str:
+    if source.startswith(PREDICTIONS):
+        return f"prediction of model version {source.removeprefix(PREDICTIONS)!r}"
+    return {"drafts": "draft", "annotations": "annotation"}.get(source, f"annotation by {source}")
 
 
 def read_jobs(connection: LabelStudioConnection, project_id: int, schema: ProjectSchema, source: str,
-              cache: Path, tasks: list[dict] | None = None, salt: str = "") -> tuple[list[VideoJob], list[SkippedTask]]:
-    """Every task of the project -> jobs, and the tasks skipped with the reason (no prompts, a
-    malformed region, unreadable media). `salt` names the model (see `task_job`)."""
+              cache: Path, tasks: list[dict] | None = None, salt: str = "", unprompted: str = "everything",
+              rectangles: str = "prompts") -> tuple[list[VideoJob], list[SkippedTask]]:
+    """Every task of the project -> jobs, and the tasks skipped with the reason (no prompts when
+    `unprompted` is "skip", a malformed region, unreadable media). `salt` names the model, `rectangles`
+    says what rectangles are (see `task_job`)."""
+    if unprompted not in UNPROMPTED:
+        raise ValueError(f"unprompted tasks are {' or '.join(UNPROMPTED)}, not {unprompted!r}")
+    if rectangles not in RECTANGLES:
+        raise ValueError(f"rectangles are {' or '.join(RECTANGLES)}, not {rectangles!r}")
+    if source == PREDICTIONS:
+        raise ValueError(f"name the model version whose predictions hold the regions: {PREDICTIONS}VERSION")
     annotator_id = None
-    if source not in SOURCES:
+    if source not in SOURCES and not source.startswith(PREDICTIONS):
         annotator_id = connection.user_id(source)
     jobs, skipped = [], []
     for task in tasks if tasks is not None else connection.tasks(project_id):
-        regions = prompt_regions(task, schema, "drafts" if source == "drafts" else "annotations", annotator_id)
-        if not regions:
-            what = {"drafts": "draft", "annotations": "annotation"}.get(source, f"annotation by {source}")
-            skipped.append(SkippedTask(task["id"], f"no prompt regions in its latest {what}", unprompted=True))
+        regions = prompt_regions(task, schema, "annotations" if annotator_id is not None else source, annotator_id)
+        if not regions and unprompted == "skip":
+            skipped.append(SkippedTask(task["id"], f"no prompt regions in its latest {_described(source)}",
+                                       unprompted=True))
             continue
         try:
-            jobs.append(task_job(connection, task, regions, schema, project_id, cache, salt))
+            jobs.append(task_job(connection, task, regions, schema, project_id, cache, salt, rectangles))
         except (MalformedRegion, InvalidPrompt) as error:
             skipped.append(SkippedTask(task["id"], str(error)))
     return jobs, skipped

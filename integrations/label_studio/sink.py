@@ -42,7 +42,8 @@ class LabelStudioSink:
                 self.failed.append(SkippedTask(job.source_ref["task_id"], f"tracking failed: {outcome.reason}"))
                 continue
             self.tracked.append(job)
-            self.predictions.append(job_prediction(store, job, self.source.schema, self.model_version))
+            self.predictions.append(job_prediction(store, job, self.source.schema, self.model_version,
+                                                   self.source.default_label))
         self.seconds["write"] = self.seconds.get("write", 0.0) + time.perf_counter() - start
 
     def close(self, store: MaskletStore) -> None:
