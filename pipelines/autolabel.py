@@ -11,6 +11,7 @@ from pipelines.errors import InvalidInput
 from pipelines.labelling import RayRuntime, label
 from pipelines.manifest import ManifestSource
 from pipelines.settings import DEFAULT_CONFIG, load_settings
+from sam2_ray.cluster import connect
 from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.records import VideoJob
 from sam2_ray.render import RenderOptions, discard_partial_renders, outdated_outputs, render_video
@@ -37,21 +38,24 @@ class AutolabelResult:
         return "\n".join(lines)
 
 
-def render_stored(store: MaskletStore, jobs: list[VideoJob],
-                  options: RenderOptions) -> tuple[list[Path], dict[str, str]]:
+def render_stored(store: MaskletStore, jobs: list[VideoJob], options: RenderOptions,
+                  address: str | None = None) -> tuple[list[Path], dict[str, str]]:
     """Render every labelled video of the job whose renders are missing or older than its masklets,
-    one Ray task per video; a video that cannot be rendered is reported (video_id -> reason), the
+    one Ray task per video (on the Ray at `address`, a private local one by default, joined or started only
+    when something is to be drawn); a video that cannot be rendered is reported (video_id -> reason), the
     others go on. Returns the files written and the failures."""
     import ray
     from ray.exceptions import RayError, RayTaskError
 
     discard_partial_renders(store)
+    todo = {job.video_id: (job, outputs) for job in jobs if store.is_done(job.video_id)
+            and (outputs := outdated_outputs(store, job.video_id, options))}
+    if not todo:
+        return [], {}
+    connect(address)
     task = ray.remote(num_cpus=1)(render_video)
-    refs = {}
-    for job in jobs:
-        outputs = outdated_outputs(store, job.video_id, options) if store.is_done(job.video_id) else ()
-        if outputs:
-            refs[job.video_id] = task.remote(store, job.video_id, job.uri, replace(options, outputs=outputs))
+    refs = {video_id: task.remote(store, video_id, job.uri, replace(options, outputs=outputs))
+            for video_id, (job, outputs) in todo.items()}
     written, failures = [], {}
     for video_id, ref in refs.items():
         try:
@@ -64,10 +68,11 @@ def render_stored(store: MaskletStore, jobs: list[VideoJob],
 
 
 class RenderSink:
-    """Renders of every labelled video of the run (done now, or earlier), drawn once the labelling is done."""
+    """Renders of every labelled video of the run (done now, or earlier), drawn once the labelling is done, by
+    Ray tasks on the run's Ray (`address`; started here when every video was already labelled)."""
 
-    def __init__(self, options: RenderOptions) -> None:
-        self.options, self.jobs = options, []
+    def __init__(self, options: RenderOptions, address: str | None = None) -> None:
+        self.options, self.address, self.jobs = options, address, []
         self.written: list[Path] = []
         self.failures: dict[str, str] = {}
 
@@ -76,7 +81,7 @@ class RenderSink:
 
     def close(self, store: MaskletStore) -> None:
         if self.options.outputs and self.jobs:
-            self.written, self.failures = render_stored(store, self.jobs, self.options)
+            self.written, self.failures = render_stored(store, self.jobs, self.options, self.address)
 
 
 def autolabel(manifest: str | Path, config: str | Path = DEFAULT_CONFIG, store: str | Path | None = None,
@@ -92,6 +97,6 @@ def autolabel(manifest: str | Path, config: str | Path = DEFAULT_CONFIG, store: 
             raise InvalidInput(f"--render: {error}") from None
     source = ManifestSource(manifest)
     store = MaskletStore(store or settings.store)
-    sink = RenderSink(render_options)
+    sink = RenderSink(render_options, address)
     run = label(source, sink, store, lambda: RayRuntime(settings, store, address), progress=progress)
     return AutolabelResult(run.summary, store.root, sink.written, sink.failures)

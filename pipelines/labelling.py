@@ -76,15 +76,24 @@ def _batches(jobs: list[VideoJob], size: int) -> Iterator[list[VideoJob]]:
 def label(source: JobSource, sink: MaskletSink, store: MaskletStore, runtime: Callable[[], Runtime], *,
           batch_size: int | None = None, progress: bool = True,
           on_batch: Callable[[list[VideoOutcome], int], None] | None = None) -> LabellingRun:
-    """Read `source`, run its jobs on the runtime `runtime()` makes (only when there are jobs), write each
-    batch to `sink`, close the sink. `on_batch(outcomes so far, jobs)` reports progress."""
+    """Read `source`, run its jobs on the runtime `runtime()` makes (only when some are not in the store yet:
+    finished ones are written back without starting a model), write each batch to `sink`, close the sink.
+    `on_batch(outcomes so far, jobs)` reports progress."""
     planned = source.read()
     run = LabellingRun(planned)
-    if planned.jobs:
-        by_id = {job.video_id: job for job in planned.jobs}
+    finished = [job for job in planned.jobs if store.is_done(job.video_id)]
+    if finished:
+        outcomes = [VideoOutcome(job.video_id, "skipped", reason="already in the store") for job in finished]
+        run.summary.outcomes += outcomes
+        sink.write(store, list(zip(finished, outcomes, strict=True)))
+        if on_batch is not None:
+            on_batch(run.summary.outcomes, len(planned.jobs))
+    todo = [job for job in planned.jobs if not store.is_done(job.video_id)]
+    if todo:
+        by_id = {job.video_id: job for job in todo}
         run.runtime = runtime()
         try:
-            for batch in _batches(planned.jobs, batch_size or len(planned.jobs)):
+            for batch in _batches(todo, batch_size or len(todo)):
                 part = run.runtime.run(batch, progress)
                 run.summary.outcomes += part.outcomes
                 run.summary.seconds += part.seconds
