@@ -16,7 +16,7 @@ relative [0, 1] to pixels here, at the edge.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import fiftyone as fo
@@ -133,32 +133,41 @@ def _unreadable(sample: _Sample) -> str:
     return f"{sample.filepath}: cannot read the media (no metadata)"
 
 
+def _jobs(samples: Iterator[_Sample], make: Callable[[_Sample], VideoJob], labelled: bool = True) -> PromptJobs:
+    """`make(sample)` for every sample that can run; samples without labels (when `labelled`) are unprompted,
+    those without metadata or whose labels do not fit (InvalidPrompt) are failed, never raised."""
+    out = PromptJobs()
+    for sample in samples:
+        if labelled and not sample.labels:
+            out.unprompted.append(sample.id)
+        elif sample.metadata is None:
+            out.failed[sample.id] = _unreadable(sample)
+        else:
+            try:
+                out.jobs.append(make(sample))
+            except InvalidPrompt as error:
+                out.failed[sample.id] = f"{sample.filepath}: {error}"
+    return out
+
+
 def prompt_jobs(view, field_name: str, salt: str = "") -> PromptJobs:
     """One job per sample of `view` that has prompts in `field_name`, its id the sample id and a digest of
     its prompts and `salt` (the model). Samples need metadata (frame size and count;
     `media.ensure_metadata`); a sample whose prompts do not fit is reported in `failed`, never raised, so the
     other samples still run."""
     path, kind = prompt_field(view, field_name)
-    out = PromptJobs()
-    for sample in _samples(view, path, kind):
-        if not sample.labels:
-            out.unprompted.append(sample.id)
-            continue
-        if sample.metadata is None:
-            out.failed[sample.id] = _unreadable(sample)
-            continue
+
+    def make(sample: _Sample) -> VideoJob:
         total = sample.num_frames
-        try:
-            prompts = _prompts(sample.labels, kind, *sample.size)
-            late = [p for p in prompts if total is not None and p.frame_idx >= total]
-            if late:
-                raise InvalidPrompt(f"prompt on frame {formats.frame_number(late[0].frame_idx)} but the video has "
-                                    f"{total} frames")
-            out.jobs.append(VideoJob(job_id(sample.id, prompts, salt), sample.filepath, tuple(prompts),
-                                     source_ref=sample.source_ref))
-        except InvalidPrompt as error:
-            out.failed[sample.id] = f"{sample.filepath}: {error}"
-    return out
+        prompts = _prompts(sample.labels, kind, *sample.size)
+        late = [p for p in prompts if total is not None and p.frame_idx >= total]
+        if late:
+            raise InvalidPrompt(f"prompt on frame {formats.frame_number(late[0].frame_idx)} but the video has "
+                                f"{total} frames")
+        return VideoJob(job_id(sample.id, prompts, salt), sample.filepath, tuple(prompts),
+                        source_ref=sample.source_ref)
+
+    return _jobs(_samples(view, path, kind), make)
 
 
 def _detection(det: fo.Detection, frame_idx: int, sample: _Sample) -> Detection:
@@ -192,32 +201,19 @@ def detection_jobs(view, field_name: str, salt: str = "") -> PromptJobs:
     again. A sample with a detection that does not fit its media (a frame beyond the video, a box outside
     the frame) is reported in `failed` with a reason naming the detection; the other samples still run."""
     path = detections_field(view, field_name)
-    out = PromptJobs()
-    for sample in _samples(view, path):
-        if not sample.labels:
-            out.unprompted.append(sample.id)
-            continue
-        if sample.metadata is None:
-            out.failed[sample.id] = _unreadable(sample)
-            continue
-        try:
-            found = tuple(sorted((_detection(det, frame_idx, sample) for frame_idx, dets in sample.labels
-                                  for det in dets), key=lambda d: (d.frame_idx, -d.score)))
-            out.jobs.append(VideoJob(job_id(sample.id, (), "detections", found, salt), sample.filepath,
-                                     source_ref=sample.source_ref, mode="detections", detections=found))
-        except InvalidPrompt as error:
-            out.failed[sample.id] = f"{sample.filepath}: {error}"
-    return out
+
+    def make(sample: _Sample) -> VideoJob:
+        found = tuple(sorted((_detection(det, frame_idx, sample) for frame_idx, dets in sample.labels
+                              for det in dets), key=lambda d: (d.frame_idx, -d.score)))
+        return VideoJob(job_id(sample.id, (), "detections", found, salt), sample.filepath,
+                        source_ref=sample.source_ref, mode="detections", detections=found)
+
+    return _jobs(_samples(view, path), make)
 
 
 def everything_jobs(view, salt: str = "") -> PromptJobs:
     """One job of mode "everything" per sample of `view`: the runtime's automatic mask generator finds the
     objects on keyframes and tracks them. Samples whose media cannot be read are in `failed`."""
-    out = PromptJobs()
-    for sample in _samples(view):
-        if sample.metadata is None:
-            out.failed[sample.id] = _unreadable(sample)
-            continue
-        out.jobs.append(VideoJob(job_id(sample.id, (), "everything", salt), sample.filepath,
-                                 source_ref=sample.source_ref, mode="everything"))
-    return out
+    return _jobs(_samples(view), lambda sample: VideoJob(job_id(sample.id, (), "everything", salt), sample.filepath,
+                                                         source_ref=sample.source_ref, mode="everything"),
+                 labelled=False)
