@@ -114,7 +114,7 @@ def preannotate(url: str, api_key: str, project_id: int, *, model_version: str |
     modes = {job.source_ref["task_id"]: job.mode for job in sink.tracked}
     notes = {task_of[o.video_id]: o.reason for o in tracking.outcomes if o.status == "done" and o.reason}
     return PreannotateResult(project_id, model_version, sink.written, rejected + sink.failed, sink.review_tasks,
-                             tracking if run.runtime else None, seconds, modes, notes)
+                             tracking if run.planned.jobs else None, seconds, modes, notes)
 
 
 def connect_backend(url: str, api_key: str, project_id: int, backend_url: str, title: str = "sam2-ray",

@@ -4,6 +4,7 @@ a restarted run resumes from the last one."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,9 +24,14 @@ def _worker_loop(config: dict) -> None:
     out = Path(train_config.out)
     out.mkdir(parents=True, exist_ok=True)
     restored = ray.train.get_checkpoint()
-    if restored is not None and ray.train.get_context().get_world_rank() == 0:
-        with restored.as_directory() as folder:  # resume from Ray's copy (e.g. after a node was lost)
-            shutil.copy(Path(folder) / CHECKPOINT_FILE, out / CHECKPOINT_FILE)
+    if restored is not None:  # resume from Ray's copy (e.g. after a node was lost)
+        # Every worker puts it in place itself, whole and then renamed: a worker that reads `last.pt` while
+        # another copies it (workers start at different times on a loaded machine) never sees a torn file.
+        rank = ray.train.get_context().get_world_rank()
+        with restored.as_directory() as folder:
+            tmp = out / f"{CHECKPOINT_FILE}.rank{rank}.tmp"
+            shutil.copy(Path(folder) / CHECKPOINT_FILE, tmp)
+            os.replace(tmp, out / CHECKPOINT_FILE)
 
     def report(metrics: dict, checkpoint: Path | None) -> None:
         if checkpoint is None:
