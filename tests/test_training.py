@@ -23,7 +23,7 @@ from sam2.training.data import ClipSampler, DataSettings
 from sam2.training.image_forward import forward_images
 from sam2.training.init import align_prompt_attention
 from sam2.training.losses import LossWeights, actual_iou, dice_loss, focal_loss, step_loss
-from sam2.training.prompts import error_click, noisy_box
+from sam2.training.prompts import error_click, grid_clicks, noisy_box
 from sam2.training.trainer import train
 from sam2.transforms import MEAN, STD
 from tests.support.models import micro_config, write_config_yaml
@@ -84,6 +84,52 @@ def test_simulated_prompts_come_from_the_mask_and_its_errors():
         points, labels = error_click(target, pred, rng)
         x, y = int(points[0, 0, 0]), int(points[0, 0, 1])
         assert bool(target[0, y, x]) == bool(labels[0, 0]) and bool(target[0, y, x]) != bool(pred[0, y, x])
+
+
+def test_grid_clicks_ask_for_the_object_under_each_click():
+    rng = np.random.default_rng(0)
+    target = torch.zeros(2, 64, 96, dtype=torch.bool)
+    target[0, 8:40, 8:56] = True
+    target[1, 24:56, 40:88] = True
+    target[0, 24:40, 40:56] = False  # object 1 lies on top of object 0 there: only its visible part counts
+    seen, cells = set(), set()
+    for _ in range(20):
+        points, labels, owner = grid_clicks(target, 8, 100, rng)
+        assert labels.tolist() == [[1]] * len(owner) and points.shape == (len(owner), 1, 2) and 0 < len(owner) < 64
+        x, y = points[:, 0, 0].long(), points[:, 0, 1].long()
+        assert torch.equal(target[owner, y, x], torch.ones(len(owner), dtype=torch.bool))  # on the clicked object
+        here = list(zip((x // 12).tolist(), (y // 8).tolist(), strict=True))
+        assert len(set(here)) == len(here)  # one click per cell
+        cells |= set(here)
+        seen |= {(round(float(a) % 12), round(float(b) % 8)) for a, b in points[:, 0].tolist()}
+    assert len(seen) > 40  # anywhere in the cells, not only at their centres
+    assert (6, 5) in cells and (0, 0) not in cells  # object 1's cells, the backdrop's never
+    _, _, owner = grid_clicks(target, 8, 5, rng)
+    assert len(owner) == 5  # at most so many, at random
+    assert len(grid_clicks(torch.zeros(1, 64, 96, dtype=torch.bool), 8, 16, rng)[2]) == 0
+
+
+def test_image_stage_grid_clicks_are_supervised_by_the_clicked_object_with_three_masks():
+    torch.manual_seed(0)
+    model = SAM2Base(micro_config()).train()
+    sampler = ClipSampler(dataclasses.replace(SMALL_DATA, frames=1, max_objects=3), 128)
+    image, target = sampler.sample(1)
+    settings = PromptSettings(grid_points=8, grid_clicks=6)
+    pairs = forward_images(model, image[:1], [target[0]], np.random.default_rng(0), settings)
+    assert len(pairs) == 3  # box, click, grid
+    (box, _), (click, _), (grid, wanted) = pairs
+    _, _, owner = grid_clicks(target[0], 8, 6, _rng_after_box_and_click(target[0]))
+    assert grid.masks.shape[:2] == (len(owner), 3) and 0 < len(owner) <= 6
+    assert torch.equal(wanted[:, 0], target[0][owner])
+    off = forward_images(model, image[:1], [target[0]], np.random.default_rng(0))
+    assert len(off) == 2 and torch.equal(off[0][0].masks, box.masks)  # no grid: the stage as before
+
+
+def _rng_after_box_and_click(target: torch.Tensor) -> np.random.Generator:
+    rng = np.random.default_rng(0)
+    noisy_box(target, rng)
+    error_click(target, None, rng)
+    return rng
 
 
 def test_clip_forward_trains_the_memory_path():

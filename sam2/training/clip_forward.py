@@ -25,6 +25,10 @@ class PromptSettings:
     max_init_cond_frames: int = 2  # frame 0 plus possibly another prompted frame
     max_correction_frames: int = 2  # frames that receive correction clicks (then conditioning)
     correction_clicks: int = 7  # per corrected frame
+    # The image stage: besides a box and a click per object, single clicks on a jittered n x n grid over
+    # each frame, as the automatic mask generator gives them, three masks out (0: none; grid_clicks in prompts.py)
+    grid_points: int = 0
+    grid_clicks: int = 16  # per frame, at most, picked among the grid's clicks on objects
 
 
 @dataclass

@@ -49,3 +49,22 @@ def error_click(target: torch.Tensor, pred: torch.Tensor | None, rng: np.random.
         points[i, 0] = torch.tensor([x + 0.5, y + 0.5])
         labels[i, 0] = int(bool(target[i, y, x]))
     return points.to(target.device), labels.to(target.device)
+
+
+def grid_clicks(target: torch.Tensor, per_side: int, at_most: int, rng: np.random.Generator
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The automatic mask generator's prompts: single positive clicks on a per_side x per_side grid
+    over the image, each moved uniformly within its cell (the generator clicks cell centres). A click
+    on an annotated object asks for that object; targets are visible parts, so that is the topmost
+    one there. Of the clicks on objects `at_most` are kept, picked at random; clicks on no object are
+    not supervised (unannotated look-alikes and occluders lie there in generated clips).
+    target: B x H x W bool -> (P x 1 x 2 points, P x 1 labels, P indices of the clicked objects)."""
+    h, w = target.shape[1:]
+    cells = np.stack(np.meshgrid(np.arange(per_side), np.arange(per_side)), -1).reshape(-1, 2)  # (col, row)
+    xy = (cells + rng.random(cells.shape)) * np.array([w, h]) / per_side
+    col, row = np.minimum(xy.astype(int), [w - 1, h - 1]).T
+    hit = target[:, torch.from_numpy(row), torch.from_numpy(col)].cpu().numpy()  # B x per_side^2
+    on = rng.permutation(np.flatnonzero(hit.any(0)))[:at_most]
+    points = torch.from_numpy(xy[on]).float()[:, None].to(target.device)
+    return (points, torch.ones(len(on), 1, dtype=torch.int32, device=target.device),
+            torch.from_numpy(hit[:, on].argmax(0)).to(target.device))

@@ -106,7 +106,7 @@ def images_loss(model: SAM2Base, sampler: ClipSampler, seed: int, config: TrainC
     samples = [sampler.sample(seed * count + i) for i in range(count)]
     images = torch.cat([image[:1] for image, _ in samples]).to(model.device)
     targets = [target[0].to(model.device) for _, target in samples]
-    pairs = forward_images(model, images, targets, rng)
+    pairs = forward_images(model, images, targets, rng, config.prompts)
     return _summed(pairs, config) / sum(target.shape[0] for _, target in pairs)
 
 
