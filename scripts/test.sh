@@ -11,6 +11,9 @@ echo "test: ruff check"
 # Two workers by default (CI has 2 cores; much of a test is waiting on Ray, a server or a subprocess), one test
 # file per worker so a file's servers start once; SAM2_RAY_TEST_WORKERS=0 runs in one process.
 workers=(-n "${SAM2_RAY_TEST_WORKERS:-2}" --dist loadfile)
+# One compute thread per process: two workers already fill two cores, and torch's threads spinning against each
+# other and the Ray replicas made the compute-heavy files a third slower (351 s against 234 s for the parity files).
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 [[ ${SAM2_RAY_TEST_WORKERS:-2} == 0 ]] && workers=(-p no:xdist)
 
 # pytest's exit code 5 means the stage selected no test: fine for one stage, not for both.

@@ -58,16 +58,12 @@ def strict_app(base_url):
 
 
 @pytest.fixture(scope="module")
-def bf16_app(base_url):
-    """The bundled (trained) model in bfloat16: its masks are objects, so agreement with float32 means something."""
-    return deploy(base_url, "bf16", {"models": [{**BUNDLED, "precision": "bfloat16"}]})
-
-
-@pytest.fixture(scope="module")
-def boxes_app(base_url):
-    """Another image model named in the config (tests/support/image_models.py), behind the same app."""
-    return deploy(base_url, "boxes", {"models": [{"name": "boxes", "num_cpus": 0.5,
-                                                  "image_model": "tests.support.image_models:box_image_model"}]})
+def mixed_app(base_url):
+    """The bundled (trained) model in bfloat16 (its masks are objects, so agreement with float32 means
+    something), and another image model named in the config (tests/support/image_models.py) beside it."""
+    return deploy(base_url, "mixed", {"models": [
+        {**BUNDLED, "precision": "bfloat16"},
+        {"name": "boxes", "num_cpus": 0.5, "image_model": "tests.support.image_models:box_image_model"}]})
 
 
 @pytest.fixture(scope="module")
@@ -144,8 +140,8 @@ def test_models_behind_one_app(app, image):
         assert error.value.status == 422 and "unknown model" in str(error.value)
 
 
-def test_an_image_model_named_in_the_config_serves_masks_through_the_same_app(boxes_app, image, tmp_path):
-    with SAM2Client(boxes_app) as client:
+def test_an_image_model_named_in_the_config_serves_masks_through_the_same_app(mixed_app, image, tmp_path):
+    with SAM2Client(mixed_app, model="boxes") as client:
         embedded = client.embed(image)
         boxed = client.predict(embedded.image_id, box=(50, 30, 160, 130))
         assert (boxed.model, boxed.best, [m.score for m in boxed.masks]) == ("boxes", 1, pytest.approx([0.5, 0.9, 0.7]))
@@ -194,14 +190,14 @@ def test_video_session_two_objects_stream_correct_close(app, local_model, tmp_pa
     assert error.value.status == 404
 
 
-def test_bfloat16_replica_agrees_with_float32(bf16_app, image, tmp_path):
+def test_bfloat16_replica_agrees_with_float32(mixed_app, image, tmp_path):
     model = ModelSpec(config=BUNDLED["config"], checkpoint=BUNDLED["checkpoint"]).build("cpu")
     predictor = SAM2ImagePredictor(model)
     predictor.set_image(image)
     clip = make_clip(8, 96, 128, num_objects=2, seed=5)
     video = write_mp4(clip.frames, tmp_path / "clip.mp4")
     local = VideoSession(model, str(video))
-    with SAM2Client(bf16_app) as client:
+    with SAM2Client(mixed_app) as client:
         assert client.stats()[BUNDLED["config"]]["dtype"] == "bfloat16"
         got = client.predict(image, points=[(100, 80)], labels=[1])
         masks, scores, _ = predictor.predict(np.array([[100, 80]]), np.array([1]))
