@@ -15,13 +15,8 @@ import yaml
 from sam2.evaluation.tracks import match_tracks
 from sam2_ray.masklet_store import MaskletStore
 from tests.support.clips import write_mp4
-from tests.support.detectors import CLIPS, FRAMES, true_boxes
+from tests.support.detectors import CLIPS, FRAMES, PIPELINE, true_boxes, visible
 from tests.support.paths import REPO
-
-
-def _truth(name: str) -> dict[int, dict[int, np.ndarray]]:
-    masks = CLIPS[name].masks
-    return {t: {i: m for i, m in enumerate(masks[t]) if m.any()} for t in range(FRAMES)}
 
 
 def test_prompt_free_entries_label_every_object_and_bad_detectors_fail_alone(tmp_path):
@@ -40,12 +35,8 @@ def test_prompt_free_entries_label_every_object_and_bad_detectors_fail_alone(tmp
                                                                  "label": "boxed"}]},
     ]
     (tmp_path / "videos.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
-    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump({
-        "model": {"config": "sam2.1_hiera_mini", "checkpoint": "bundled"},
-        "pool": {"num_replicas": 1, "num_cpus": 1},
-        "auto": {"every": 4, "detector": "tests.support.detectors:KnownShapes",
-                 "generator": {"points_per_side": 8, "pred_iou_thresh": 0.5, "stability_score_thresh": 0.7},
-                 "tracks": {"min_frames": 2}}}))
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(
+        {**PIPELINE, "auto": {**PIPELINE["auto"], "detector": "tests.support.detectors:KnownShapes"}}))
     command = [sys.executable, "-m", "pipelines.cli", "autolabel", str(tmp_path / "videos.jsonl"),
                "--config", str(tmp_path / "pipeline.yaml"), "--store", str(tmp_path / "store")]
     first = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
@@ -66,13 +57,13 @@ def test_prompt_free_entries_label_every_object_and_bad_detectors_fail_alone(tmp
         rows = list(store.rows(video_id))
         assert {(r.obj_id, r.label) for r in rows} == {(1, "shape0"), (2, "shape1")}
         tracks = store.video_masks(video_id)
-        matching = match_tracks(_truth("good"), tracks)
+        matching = match_tracks(visible(CLIPS["good"].masks), tracks)
         assert (matching.recall, matching.duplicates) == (1.0, ()), matching.report()
         assert {m.gt_id: m.track_id for m in matching.objects} == {0: 1, 1: 2}
     everything = list(store.rows("everything"))
     assert everything and all(r.label is None for r in everything)
     assert len({(r.obj_id, r.frame_idx) for r in everything}) == len(everything)  # one mask per track and frame
-    assert match_tracks(_truth("good"), store.video_masks("everything")).found >= 1
+    assert match_tracks(visible(CLIPS["good"].masks), store.video_masks("everything")).found >= 1
     assert {(r.obj_id, r.label) for r in store.rows("prompted")} == {(7, "boxed")}
 
     again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
@@ -108,7 +99,7 @@ def test_on_ray_every_object_on_screen_long_enough_gets_one_track_followed_both_
     store = MaskletStore(tmp_path / "store")
     for video_id in (*clips, "boxes"):
         clip = clips[video_id if video_id != "boxes" else "late-30000106"]
-        truth = {t: {i: m for i, m in enumerate(clip.masks[t]) if m.any()} for t in range(clip.num_frames)}
+        truth = visible(clip.masks)
         tracks = store.video_masks(video_id)
         matching = match_tracks(truth, tracks, min_frames=every)
         assert (matching.recall, matching.duplicates, matching.spurious) == (1.0, (), ()), matching.report()

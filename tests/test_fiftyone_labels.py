@@ -11,12 +11,6 @@ from integrations.fiftyone.review import Observation, ReviewRules, flag_frames
 from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.records import MaskletRow
 from tests.support.fiftyone_clips import ground_truth, small_clip, video_sample
-from tests.support.fiftyone_db import fiftyone_test_database
-
-
-@pytest.fixture(scope="session")
-def fo():
-    return fiftyone_test_database()
 
 
 def test_relative_boxes_points_and_instance_masks_round_trip_to_pixels():

@@ -13,9 +13,7 @@ from integrations.fiftyone import formats
 from integrations.fiftyone.media import image_metadata, video_metadata
 from sam2.evaluation.tracks import match_tracks
 from tests.support.clips import write_mp4
-from tests.support.detectors import CLIPS, FRAMES, HEIGHT, WIDTH, true_boxes
-from tests.support.fiftyone_db import fiftyone_test_database
-from tests.support.ray_local import local_ray
+from tests.support.detectors import CLIPS, FRAMES, HEIGHT, PIPELINE, WIDTH, true_boxes, visible
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -23,33 +21,13 @@ CLIP = CLIPS["good"]  # two shapes the bundled model tracks (tests/test_autolabe
 OPERATOR = "@sam2_ray/fiftyone/propagate_masks"
 
 
-@pytest.fixture(scope="session")
-def fo():
-    return fiftyone_test_database()
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    with local_ray(num_cpus=2, object_store_mib=128):
-        yield
-
-
 @pytest.fixture(scope="module")
 def media(tmp_path_factory):
     """The clip as an mp4, and the pipeline YAML: the bundled model, a small generator grid."""
     folder = tmp_path_factory.mktemp("prompt-free")
     write_mp4(CLIP.frames, folder / "clip.mp4")
-    (folder / "pipeline.yaml").write_text(yaml.safe_dump({
-        "model": {"config": "sam2.1_hiera_mini", "checkpoint": "bundled"},
-        "pool": {"num_replicas": 1, "num_cpus": 1},
-        "auto": {"every": 4, "generator": {"points_per_side": 8, "pred_iou_thresh": 0.5,
-                                           "stability_score_thresh": 0.7},
-                 "tracks": {"min_frames": 2}}}))
+    (folder / "pipeline.yaml").write_text(yaml.safe_dump(PIPELINE))
     return folder
-
-
-def _truth() -> dict[int, dict[int, np.ndarray]]:
-    return {t: {k: m for k, m in enumerate(CLIP.masks[t]) if m.any()} for t in range(FRAMES)}
 
 
 def _det(fo, box, label: str | None, confidence: float | None = None):
@@ -119,7 +97,7 @@ def test_detections_without_index_give_one_track_per_object_and_bad_samples_fail
     good.reload()
     tracks = _tracks(good, "sam2")
     assert sorted(tracks) == list(range(FRAMES))
-    matching = match_tracks(_truth(), tracks)
+    matching = match_tracks(visible(CLIP.masks), tracks)
     assert (matching.recall, matching.duplicates) == (1.0, ()), matching.report()  # one track per shape
     assert {m.gt_id: m.track_id for m in matching.objects} == {0: 1, 1: 2}
     assert all(m.jf >= 0.5 for m in matching.objects), matching.report()
@@ -166,7 +144,7 @@ def test_with_no_field_the_command_labels_every_object_the_model_finds(fo, ray_c
     sample.reload()
     tracks = _tracks(sample, "auto")
     assert sorted(tracks) == list(range(FRAMES)) and any(tracks.values())
-    assert match_tracks(_truth(), tracks).found >= 1  # at least one shape found and followed
+    assert match_tracks(visible(CLIP.masks), tracks).found >= 1  # at least one shape found and followed
     assert dataset.distinct("frames.auto.detections.label") == ["object"]  # no class: the sink's default
 
 

@@ -12,25 +12,12 @@ from sam2 import rle
 from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.replica import ModelSpec
 from tests.support.fiftyone_clips import box_prompts, small_clip, video_sample
-from tests.support.fiftyone_db import fiftyone_test_database
 from tests.support.models import tiny_config, write_config_yaml
 from tests.support.paths import REPO
-from tests.support.ray_local import local_ray
 
 pytestmark = pytest.mark.timeout(300)
 
 TINY = ModelSpec(config=tiny_config())
-
-
-@pytest.fixture(scope="session")
-def fo():
-    return fiftyone_test_database()
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    with local_ray(num_cpus=2, object_store_mib=128):
-        yield
 
 
 def _labels_by_frame(sample, field: str) -> dict[int, list]:

@@ -10,7 +10,6 @@ import httpx
 import numpy as np
 import pytest
 import yaml
-from label_studio_sdk import LabelStudio
 from label_studio_sdk.projects.client import ProjectsClient
 from PIL import Image
 
@@ -25,7 +24,7 @@ from sam2 import rle
 from sam2_ray.masklet_store import MaskletStore
 from sam2_ray.serve.client import SAM2Client
 from tests.support.clips import make_clip, write_mp4
-from tests.support.label_studio import TOKEN, start_server
+from tests.support.label_studio import TOKEN
 from tests.support.models import tiny_config, write_config_yaml
 from tests.support.serve_app import deploy, serve_instance
 
@@ -48,22 +47,10 @@ MV = "sam2-ray-test-1"
 
 # ------------------------------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    ls = start_server(tmp_path_factory.mktemp("label-studio"))
-    yield ls
-    ls.stop()
-
-
-@pytest.fixture(scope="module")
 def serve_url():
     """One local Ray for the whole module: Ray Serve for the ML backend, and the scheduler's replicas."""
     with serve_instance(num_cpus=6) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def sdk(server):
-    return LabelStudio(base_url=server.url, api_key=TOKEN)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import io
 import numpy as np
 import pytest
 import yaml
-from label_studio_sdk import LabelStudio
 from PIL import Image
 
 from integrations.label_studio.connection import LabelStudioConnection
@@ -21,9 +20,8 @@ from pipelines.preannotate import preannotate
 from sam2.evaluation.tracks import match_tracks
 from sam2_ray.masklet_store import MaskletStore
 from tests.support.clips import write_mp4
-from tests.support.detectors import CLIPS, FRAMES, HEIGHT, WIDTH, true_boxes
-from tests.support.label_studio import TOKEN, start_server
-from tests.support.ray_local import local_ray
+from tests.support.detectors import CLIPS, FRAMES, HEIGHT, PIPELINE, WIDTH, true_boxes, visible
+from tests.support.label_studio import TOKEN
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -42,38 +40,11 @@ MV, DETECTOR = "sam2-ray-prompt-free", "detector-v1"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    ls = start_server(tmp_path_factory.mktemp("label-studio"))
-    yield ls
-    ls.stop()
-
-
-@pytest.fixture(scope="module")
-def ray_local():
-    with local_ray(num_cpus=2):
-        yield
-
-
-@pytest.fixture(scope="module")
-def sdk(server):
-    return LabelStudio(base_url=server.url, api_key=TOKEN)
-
-
-@pytest.fixture(scope="module")
 def pipeline_yaml(tmp_path_factory):
     """The bundled model, with a small generator grid for these 64 x 48 clips."""
     path = tmp_path_factory.mktemp("pipeline") / "pipeline.yaml"
-    path.write_text(yaml.safe_dump({
-        "model": {"config": "sam2.1_hiera_mini", "checkpoint": "bundled"},
-        "pool": {"num_replicas": 1, "num_cpus": 1},
-        "auto": {"every": 4, "generator": {"points_per_side": 8, "pred_iou_thresh": 0.5,
-                                           "stability_score_thresh": 0.7},
-                 "tracks": {"min_frames": 2}}}))
+    path.write_text(yaml.safe_dump(PIPELINE))
     return path
-
-
-def truth() -> dict[int, dict[int, np.ndarray]]:
-    return {t: {i: m for i, m in enumerate(CLIP.masks[t]) if m.any()} for t in range(FRAMES)}
 
 
 def detector_box(rid, frame_idx, box, label, score):
@@ -113,7 +84,7 @@ def noisy_detections() -> list[dict]:
     return regions
 
 
-def test_video_tasks_without_prompts_and_with_detector_boxes_become_tracks(sdk, server, ray_local, pipeline_yaml,
+def test_video_tasks_without_prompts_and_with_detector_boxes_become_tracks(sdk, server, ray_cluster, pipeline_yaml,
                                                                            tmp_path):
     write_mp4(CLIP.frames, server.media_root / "prompt-free" / "clip.mp4", fps=10)
     project = sdk.projects.create(title="prompt-free video", label_config=VIDEO_CONFIG)
@@ -147,7 +118,7 @@ def test_video_tasks_without_prompts_and_with_detector_boxes_become_tracks(sdk, 
     # detector boxes: one linked track per shape, with the boxes' class names, over the whole clip
     rows = list(store.rows(jobs[detected]))
     assert {(r.obj_id, r.label) for r in rows} == {(1, "car"), (2, "person")}
-    matching = match_tracks(truth(), store.video_masks(jobs[detected]))
+    matching = match_tracks(visible(CLIP.masks), store.video_masks(jobs[detected]))
     assert (matching.recall, matching.duplicates) == (1.0, ()), matching.report()
     [stored] = predictions_of(sdk, detected)
     assert [r["value"]["labels"] for r in stored.result] == [["car"], ["person"]]
@@ -163,7 +134,7 @@ def test_video_tasks_without_prompts_and_with_detector_boxes_become_tracks(sdk, 
     [everything] = predictions_of(sdk, unannotated)
     assert everything.result and all(r["value"]["labels"] == ["car"] for r in everything.result)
     assert len(everything.result) == len({r.obj_id for r in store.rows(jobs[unannotated])})
-    assert match_tracks(truth(), store.video_masks(jobs[unannotated])).found >= 1
+    assert match_tracks(visible(CLIP.masks), store.video_masks(jobs[unannotated])).found >= 1
 
     first = {t: {p.id for p in predictions_of(sdk, t)} for t in (unannotated, detected)}
     again = run()
@@ -181,7 +152,7 @@ def png(frame: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def test_command_line_labels_unannotated_images_and_reads_rectangles_as_detections(sdk, server, ray_local,
+def test_command_line_labels_unannotated_images_and_reads_rectangles_as_detections(sdk, server, ray_cluster,
                                                                                   pipeline_yaml, tmp_path, capsys):
     project = sdk.projects.create(title="prompt-free images", label_config=IMAGE_CONFIG)
     connection = LabelStudioConnection(server.url, TOKEN)

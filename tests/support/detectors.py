@@ -13,6 +13,19 @@ BEHAVIOUR = {"good": "boxes", "raises": "raise", "malformed": "malformed", "noth
 CLIPS = {name: make_clip(FRAMES, HEIGHT, WIDTH, num_objects=2, seed=seed) for seed, name in enumerate(BEHAVIOUR, 40)}
 
 
+# The bundled model, with a generator grid for these small clips and a keyframe every 4 frames.
+PIPELINE = {"model": {"config": "sam2.1_hiera_mini", "checkpoint": "bundled"},
+            "pool": {"num_replicas": 1, "num_cpus": 1},
+            "auto": {"every": 4, "generator": {"points_per_side": 8, "pred_iou_thresh": 0.5,
+                                               "stability_score_thresh": 0.7},
+                     "tracks": {"min_frames": 2}}}
+
+
+def visible(masks: np.ndarray) -> dict[int, dict[int, np.ndarray]]:
+    """T x N masks -> {frame: {object: mask}} of the objects visible there (`match_tracks`' ground truth)."""
+    return {t: {i: m for i, m in enumerate(frame) if m.any()} for t, frame in enumerate(masks)}
+
+
 def true_boxes(masks: np.ndarray) -> list[tuple[float, float, float, float]]:
     boxes = []
     for mask in masks:
