@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator  # noqa: E402
 from sam2.build_sam import build_sam2  # noqa: E402
 from sam2.data.synthetic import HELD_OUT_SEEDS, ClipSpec, generate_clip  # noqa: E402
-from sam2.mask_boxes import batched_nms  # noqa: E402
+from sam2.mask_boxes import batched_nms, box_iou  # noqa: E402
 
 MATCH_IOU = 0.5
 LOSSES = ("no grid point on it", "not among the 3 outputs", "IoU filter", "stability filter",
@@ -107,16 +107,6 @@ def keep(c: Candidates, iou_thresh: float, stability_thresh: float, nms_thresh: 
     return pass_iou, both, kept
 
 
-def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """4 and N x 4 xyxy -> N, as `sam2.mask_boxes.box_iou`."""
-    w = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
-    h = np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None)
-    inter = w * h
-    area = (a[2] - a[0]) * (a[3] - a[1])
-    areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-9)
-
-
 @dataclass
 class ImageScore:
     objects: int
@@ -154,7 +144,8 @@ def score_image(c: Candidates, iou_thresh: float, stability_thresh: float, nms_t
         else:  # suppressed: by the kept mask of higher score whose box overlaps the best matching survivor
             best = np.flatnonzero(good[:, g] & both)[np.argmax(iou[good[:, g] & both, g])]
             rivals = np.flatnonzero(kept & (c.pred_iou >= c.pred_iou[best]))
-            rival = rivals[np.argmax(_box_iou(c.boxes[best], c.boxes[rivals]))]
+            overlap = box_iou(torch.from_numpy(c.boxes[np.r_[best, rivals]]).float())[0, 1:]
+            rival = rivals[int(overlap.argmax())]
             if (np.delete(iou[rival], g) >= MATCH_IOU).any():
                 lost[LOSSES[4]] += 1
             else:  # larger: covers more of the object than it lies on it
