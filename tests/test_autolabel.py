@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -139,7 +140,8 @@ def test_driver_killed_mid_job_reruns_only_the_unfinished_videos(tmp_path):
     processes = [psutil.Process(driver.pid), *psutil.Process(driver.pid).children(recursive=True)]
     os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
     for process in processes:  # the replicas run in process groups of their own
-        process.kill()
+        with contextlib.suppress(psutil.NoSuchProcess):  # already gone with the group
+            process.kill()
     driver.wait()
     _, alive = psutil.wait_procs(processes, timeout=30)
     assert not alive, f"processes left behind by the killed job: {[p.cmdline() for p in alive]}"
