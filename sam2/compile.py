@@ -26,6 +26,8 @@ import warnings
 import torch
 from torch import nn
 
+from sam2.modeling.eager import disable_marked
+
 COMPILED = {"image_encoder": False, "memory_encoder": None, "memory_attention": None, "sam_mask_decoder": None}
 """Submodule -> `dynamic` option of torch.compile (False: static shapes, None: automatic)."""
 
@@ -70,6 +72,7 @@ def compile_for_tracking(model: nn.Module, backend: str = "inductor", mode: str 
     """Compile the tracking pieces of a SAM 2 model for the device it is on, in place (parameters and
     state dict unchanged); returns the model. Compilation happens lazily, on the first frames
     tracked. A second call is a no-op."""
+    disable_marked()
     fallback = _Fallback()
     for name in pieces_to_compile(model.device):
         module = getattr(model, name)

@@ -48,3 +48,15 @@ def test_importing_sam2_pulls_in_no_runtime_or_integration_package():
         """
     )
     assert out.strip() == "[]"
+
+
+def test_a_replica_that_never_compiles_does_not_import_the_compiler():
+    """torch._dynamo costs about as much as torch to import, in every replica and command."""
+    out = run_python(
+        """
+        import sys
+        import sam2_ray.replica, sam2.build_sam, sam2.sam2_video_predictor
+        print("torch._dynamo" in sys.modules)
+        """
+    )
+    assert out.strip() == "False"

@@ -14,6 +14,8 @@ import torch
 from sam2.build_sam import build_sam2_video_predictor
 from sam2.compile import COMPILED, CompiledForward, compile_for_tracking
 from sam2.mask_cleanup import fill_holes
+from sam2.modeling.hiera import Hiera
+from sam2.modeling.position_encoding import SinePositionEncoding
 from sam2.sam2_video_predictor import InferenceState
 from sam2.video_session import VideoSession
 from tests.support.clips import make_clip, write_folder, write_mp4
@@ -144,6 +146,8 @@ def test_vos_optimized_compiles_the_tracking_pieces_in_place():
     compiled = [name for name in COMPILED if isinstance(getattr(model, name).forward, CompiledForward)]
     assert compiled == ["image_encoder", "memory_encoder", "memory_attention"]  # the decoder: not on CPU
     assert not any(isinstance(getattr(eager, name).forward, CompiledForward) for name in COMPILED)
+    # the cached tables are looked up eagerly (marked at import, disabled once something compiles)
+    assert Hiera._position_embedding._torchdynamo_disable and SinePositionEncoding.forward._torchdynamo_disable
 
 
 def test_vos_optimized_without_a_compiler_warns_once_and_tracks_eagerly(clip):

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .common import MLP
+from .eager import eager_under_compile
 
 
 def _pool(x: torch.Tensor, pool: nn.Module) -> torch.Tensor:
@@ -176,7 +177,7 @@ class Hiera(nn.Module):
         self.channel_list = [specs[end].dim_out for end in self.stage_ends][::-1]
         self._pos_cache: tuple | None = None
 
-    @torch.compiler.disable
+    @eager_under_compile
     def _position_embedding(self, hw: tuple[int, int]) -> torch.Tensor:
         """Bicubic-resized background embedding plus the tiled window embedding: 1 x H x W x C.
 

@@ -14,6 +14,8 @@ import math
 import torch
 from torch import nn
 
+from .eager import eager_under_compile
+
 
 def _constant_table(fn):
     """Build a cached table outside inference mode so the same tensor also serves training."""
@@ -50,7 +52,7 @@ class SinePositionEncoding(nn.Module):
         pos_y = torch.stack((pos_y[..., 0::2].sin(), pos_y[..., 1::2].cos()), dim=4).flatten(3)
         return torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2).contiguous()
 
-    @torch.compiler.disable
+    @eager_under_compile
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: B x C x H x W -> B x num_pos_feats x H x W (a broadcast view, do not write to it)."""
         b, _, h, w = x.shape
