@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--init-checkpoint", help="fine-tune from this checkpoint (official ones load too)")
     tr.add_argument("--workers", type=int, default=0, help="Ray Train data-parallel workers (0: this process)")
     tr.add_argument("--gpu", action="store_true", help="one GPU per Ray Train worker")
+    tr.add_argument("--max-failures", type=int, default=2,
+                    help="restart the Ray Train workers from the last checkpoint when one dies, at most N times "
+                         "(default 2; 0: fail at once)")
     tr.add_argument("--address", help=ADDRESS_HELP)
     tr.add_argument("--export", nargs=2, metavar=("CHECKPOINT", "WEIGHTS"),
                     help="instead of training: write CHECKPOINT's weights alone (fp16) to WEIGHTS")
@@ -224,7 +227,7 @@ def run_train(args: argparse.Namespace) -> None:
         print(f"weights: {export(*args.export)}")
         return
     checkpoint = run_training(args.config or DEFAULT_CONFIG, args.out, args.steps, args.workers, args.gpu, args.address,
-                              args.init_checkpoint)
+                              args.init_checkpoint, args.max_failures)
     print(f"checkpoint: {checkpoint}")
 
 

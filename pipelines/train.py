@@ -12,9 +12,11 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "training" / 
 
 
 def run_training(config: str | Path, out: str | None = None, steps: int | None = None, workers: int = 0,
-                 use_gpu: bool = False, address: str | None = None, init_checkpoint: str | None = None) -> Path:
+                 use_gpu: bool = False, address: str | None = None, init_checkpoint: str | None = None,
+                 max_failures: int = 2) -> Path:
     """workers = 0 trains in this process (CUDA when present); workers >= 1 uses Ray Train with that
-    many data-parallel workers. Returns the checkpoint file (`<out>/last.pt`)."""
+    many data-parallel workers, restarted from the last checkpoint when one dies (at most `max_failures`
+    times). Returns the checkpoint file (`<out>/last.pt`)."""
     import torch
 
     from sam2.training.config import load_train_config
@@ -33,7 +35,7 @@ def run_training(config: str | Path, out: str | None = None, steps: int | None =
         from sam2_ray.train import train_on_ray
 
         connect(address)
-        return train_on_ray(train_config, num_workers=workers, use_gpu=use_gpu)
+        return train_on_ray(train_config, num_workers=workers, use_gpu=use_gpu, max_failures=max_failures)
     from sam2.training.trainer import train
 
     train(train_config, device="cuda" if torch.cuda.is_available() else "cpu")

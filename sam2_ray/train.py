@@ -1,6 +1,6 @@
 """Training on Ray Train: `TorchTrainer` runs the plain training loop (`sam2.training.trainer`) on
-data-parallel workers, one per GPU (or CPU workers), and keeps its checkpoints in Ray's storage so
-a restarted run resumes from the last one."""
+data-parallel workers, one per GPU (or CPU workers), and keeps its checkpoints in Ray's storage: when a worker dies
+the group restarts from the last one (up to `max_failures` times), and so does a run started again."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 import ray.train
-from ray.train import Checkpoint, RunConfig, ScalingConfig
+from ray.train import Checkpoint, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer, get_device
 
 from sam2.training.config import TrainConfig
@@ -45,16 +45,19 @@ def _worker_loop(config: dict) -> None:
 
 
 def train_on_ray(config: TrainConfig, num_workers: int = 1, use_gpu: bool = False, cpus_per_worker: float = 1,
-                 storage: str | None = None) -> Path:
+                 storage: str | None = None, max_failures: int = 2) -> Path:
     """Train with `num_workers` data-parallel workers (each sees its own clips; gradients are
-    averaged, so the effective batch is `num_workers` clips). Returns the final checkpoint file."""
+    averaged, so the effective batch is `num_workers` clips). A lost worker (a node gone, a process
+    killed) restarts the group from the last checkpoint, at most `max_failures` times per run.
+    Returns the final checkpoint file."""
     storage = str(Path(storage or Path(config.out) / "ray").resolve())
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config={"train_config": config},
         scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
                                      resources_per_worker={"CPU": cpus_per_worker}),
-        run_config=RunConfig(name=Path(config.out).name, storage_path=storage),
+        run_config=RunConfig(name=Path(config.out).name, storage_path=storage,
+                             failure_config=FailureConfig(max_failures=max_failures)),
     )
     result = trainer.fit()
     if result.error is not None:

@@ -3,12 +3,16 @@ freezing, fine-tuning, user data), Ray Train workers and the CLI."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
+import psutil
 import pytest
 import torch
 
@@ -287,16 +291,35 @@ def test_shipped_training_config_reads_and_unknown_keys_are_refused(tmp_path):
         load_train_config(tmp_path / "bad.yaml")
 
 
-def test_ray_train_with_two_cpu_workers(tmp_path):
+def test_ray_train_workers_restart_from_rays_checkpoint_when_one_dies(tmp_path):
+    """Two data-parallel CPU workers; one is killed (SIGKILL) as the step-2 checkpoint reaches Ray's
+    storage: Ray Train restarts the group, which resumes at step 2 from that checkpoint and finishes."""
     from sam2_ray.train import train_on_ray
 
+    config = _config(tmp_path, steps=4)
+    storage = tmp_path / "run" / "ray" / "run"
+    killed: list[int] = []
+
+    def kill_a_worker_after_the_first_checkpoint() -> None:
+        deadline = time.monotonic() + 300
+        while not any(storage.glob("checkpoint_*/last.pt")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for process in psutil.Process().children(recursive=True):  # this test's own Ray only
+            with contextlib.suppress(psutil.Error):
+                if "RayTrainWorker" in " ".join(process.cmdline()):
+                    process.kill()
+                    killed.append(process.pid)
+                    return
+
     with local_ray(num_cpus=2, object_store_mib=128):
-        config = _config(tmp_path, steps=2)
-        final = train_on_ray(config, num_workers=2)
-        resumed = train_on_ray(dataclasses.replace(config, steps=4), num_workers=2)
+        killer = threading.Thread(target=kill_a_worker_after_the_first_checkpoint, daemon=True)
+        killer.start()
+        final = train_on_ray(config, num_workers=2, max_failures=1)
+        killer.join(timeout=1)
+    assert killed, "no Ray Train worker was found to kill"
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log] == [2, 4]  # the second fit resumed at step 2
-    assert final == resumed and torch.load(final, weights_only=True)["step"] == 4
+    assert [r["step"] for r in log] == [2, 4]  # the restarted group went on from step 2, not from 0
+    assert torch.load(final, weights_only=True)["step"] == 4
 
 
 def test_cli_trains_and_exports_weights_the_builder_loads(tmp_path):
