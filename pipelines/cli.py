@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--init-checkpoint", help="fine-tune from this checkpoint (official ones load too)")
     tr.add_argument("--workers", type=int, default=0, help="Ray Train data-parallel workers (0: this process)")
     tr.add_argument("--gpu", action="store_true", help="one GPU per Ray Train worker")
-    tr.add_argument("--max-failures", type=int, default=2,
+    tr.add_argument("--max-failures", type=int, default=2, metavar="N",
                     help="restart the Ray Train workers from the last checkpoint when one dies, at most N times "
                          "(default 2; 0: fail at once)")
     tr.add_argument("--address", help=ADDRESS_HELP)
