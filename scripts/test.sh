@@ -9,8 +9,9 @@ echo "test: ruff check"
 .venv/bin/ruff check .
 
 # Two workers by default (CI has 2 cores; much of a test is waiting on Ray, a server or a subprocess), one test
-# file per worker so a file's servers start once; SAM2_RAY_TEST_WORKERS=0 runs in one process.
-workers=(-n "${SAM2_RAY_TEST_WORKERS:-2}" --dist loadfile)
+# file per worker so a file's servers start once, in collection order (the long files first: tests/conftest.py);
+# SAM2_RAY_TEST_WORKERS=0 runs in one process.
+workers=(-n "${SAM2_RAY_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder)
 # Stage 1: one compute thread per process. Two workers already fill two cores, and torch's threads spinning
 # against each other and the Ray replicas made the compute-heavy files a third slower (351 s against 234 s for
 # the parity files). Stage 2 keeps torch's default: its long tests end alone, with a core to spare.

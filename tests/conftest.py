@@ -5,6 +5,19 @@ from __future__ import annotations
 
 import pytest
 
+# The files that take minutes, longest first (measured on 2 busy cores; test_video_parity's full-size run and
+# test_model_sizes lead stage 2). They are collected first, and scripts/test.sh keeps that order for xdist
+# (--no-loadscope-reorder): each worker takes the next file when it is free, so long files at the end would
+# leave one worker running alone while the other idles.
+LONG_FILES = ("test_serve.py", "test_label_studio.py", "test_serve_cli.py", "test_autolabel.py", "test_video_parity.py",
+              "test_model_sizes.py", "test_scheduler.py", "test_training.py", "test_fiftyone_propagate.py",
+              "test_autolabel_prompt_free.py", "test_image_parity.py", "test_video_predictor.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FILES)))  # stable: the others keep their order
+
 
 @pytest.fixture(scope="session")
 def fo():
