@@ -44,9 +44,13 @@ def base_url():
 
 @pytest.fixture(scope="module")
 def app(base_url):
-    """Two models behind one app (the second a different seed, standing in for another size)."""
-    return deploy(base_url, "open", {"models": [MODEL, {**MODEL, "name": "other", "seed": 4}],
-                                     "batching": {"max_batch_size": 8, "batch_wait_timeout_s": 0.05}})
+    """Several models behind one app: random weights; the bundled (trained) model in bfloat16 (its masks are
+    objects, so agreement with float32 means something); another image model named in the config
+    (tests/support/image_models.py)."""
+    return deploy(base_url, "open", {"models": [
+        MODEL, {**BUNDLED, "name": "bf16", "precision": "bfloat16"},
+        {"name": "boxes", "num_cpus": 0.5, "image_model": "tests.support.image_models:box_image_model"}],
+        "batching": {"max_batch_size": 8, "batch_wait_timeout_s": 0.05}})
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +59,6 @@ def strict_app(base_url):
     return deploy(base_url, "strict", {"models": [MODEL], "auth": {"token": TOKEN, "basic_user": "ls",
                                                                    "basic_password": "pw"},
                                        "limits": {"max_request_mb": 0.5}, "sessions": {"idle_timeout_s": 1}})
-
-
-@pytest.fixture(scope="module")
-def mixed_app(base_url):
-    """The bundled (trained) model in bfloat16 (its masks are objects, so agreement with float32 means
-    something), and another image model named in the config (tests/support/image_models.py) beside it."""
-    return deploy(base_url, "mixed", {"models": [
-        {**BUNDLED, "precision": "bfloat16"},
-        {"name": "boxes", "num_cpus": 0.5, "image_model": "tests.support.image_models:box_image_model"}]})
 
 
 @pytest.fixture(scope="module")
@@ -130,18 +125,18 @@ def test_concurrent_clicks_share_decoder_passes(app, image):
 
 def test_models_behind_one_app(app, image):
     with SAM2Client(app) as client:
-        assert [m["name"] for m in client.models()] == ["sam2.1_hiera_mini", "other"]
+        assert [m["name"] for m in client.models()] == ["sam2.1_hiera_mini", "bf16", "boxes"]
         a = client.predict(image, points=[(100, 80)], labels=[1])
-        b = client.predict(image, points=[(100, 80)], labels=[1], model="other")
-        assert (a.model, b.model) == ("sam2.1_hiera_mini", "other")
+        b = client.predict(image, points=[(100, 80)], labels=[1], model="bf16")
+        assert (a.model, b.model) == ("sam2.1_hiera_mini", "bf16")
         assert [m.score for m in a.masks] != pytest.approx([m.score for m in b.masks])
         with pytest.raises(RequestError) as error:
             client.predict(image, points=[(1, 1)], labels=[1], model="nope")
         assert error.value.status == 422 and "unknown model" in str(error.value)
 
 
-def test_an_image_model_named_in_the_config_serves_masks_through_the_same_app(mixed_app, image, tmp_path):
-    with SAM2Client(mixed_app, model="boxes") as client:
+def test_an_image_model_named_in_the_config_serves_masks_through_the_same_app(app, image, tmp_path):
+    with SAM2Client(app, model="boxes") as client:
         embedded = client.embed(image)
         boxed = client.predict(embedded.image_id, box=(50, 30, 160, 130))
         assert (boxed.model, boxed.best, [m.score for m in boxed.masks]) == ("boxes", 1, pytest.approx([0.5, 0.9, 0.7]))
@@ -190,15 +185,15 @@ def test_video_session_two_objects_stream_correct_close(app, local_model, tmp_pa
     assert error.value.status == 404
 
 
-def test_bfloat16_replica_agrees_with_float32(mixed_app, image, tmp_path):
+def test_bfloat16_replica_agrees_with_float32(app, image, tmp_path):
     model = ModelSpec(config=BUNDLED["config"], checkpoint=BUNDLED["checkpoint"]).build("cpu")
     predictor = SAM2ImagePredictor(model)
     predictor.set_image(image)
     clip = make_clip(8, 96, 128, num_objects=2, seed=5)
     video = write_mp4(clip.frames, tmp_path / "clip.mp4")
     local = VideoSession(model, str(video))
-    with SAM2Client(mixed_app) as client:
-        assert client.stats()[BUNDLED["config"]]["dtype"] == "bfloat16"
+    with SAM2Client(app, model="bf16") as client:
+        assert client.stats()["bf16"]["dtype"] == "bfloat16"
         got = client.predict(image, points=[(100, 80)], labels=[1])
         masks, scores, _ = predictor.predict(np.array([[100, 80]]), np.array([1]))
         agreement = [region_similarity(g.mask, w.astype(bool)) for g, w in zip(got.masks, masks, strict=True)]

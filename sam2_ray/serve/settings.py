@@ -6,14 +6,15 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sam2.checkpoint import BUNDLED, checkpoint_file
-from sam2_ray.replica import ModelSpec
 from sam2_ray.trackers import load_factory
+
+if TYPE_CHECKING:  # torch and Ray wait until a model is built: a bad config is refused in a second
+    from sam2_ray.replica import ModelSpec
 
 TOKEN_ENV = "SAM2_RAY_SERVE_TOKEN"
 BASIC_AUTH_ENV = "SAM2_RAY_SERVE_BASIC_AUTH"  # user:password
@@ -52,8 +53,11 @@ class ModelEntry(_Strict):
 
     @model_validator(mode="after")
     def _bundled_weights_exist(self):
-        if self.checkpoint == BUNDLED:
-            checkpoint_file(self.checkpoint, self.config)  # its ValueError names what is shipped
+        if self.checkpoint is not None:
+            from sam2.checkpoint import BUNDLED, checkpoint_file
+
+            if self.checkpoint == BUNDLED:
+                checkpoint_file(self.checkpoint, self.config)  # its ValueError names what is shipped
         return self
 
     @model_validator(mode="after")
@@ -68,6 +72,8 @@ class ModelEntry(_Strict):
 
     @property
     def spec(self) -> ModelSpec:
+        from sam2_ray.replica import ModelSpec
+
         return ModelSpec(config=self.config, checkpoint=self.checkpoint, seed=self.seed)
 
     @property
