@@ -68,7 +68,7 @@ def test_autolabel_command_labels_the_good_videos_and_reports_the_bad(tmp_path):
     model_yaml = write_config_yaml(tiny_config(), tmp_path / "tiny.yaml")
     assert load_config(model_yaml) == tiny_config()
     (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump({
-        "model": {"config": str(model_yaml)}, "pool": {"num_replicas": 2, "num_cpus": 1}, "store": "unused"}))
+        "model": {"config": str(model_yaml)}, "pool": {"num_replicas": 1, "num_cpus": 1}, "store": "unused"}))
     lines = []
     for name, n in (("a", 8), ("b", 5)):
         write_mp4(make_clip(n, 40, 56, num_objects=1, seed=n).frames, tmp_path / f"{name}.mp4")
