@@ -33,13 +33,13 @@ def _box(mask: np.ndarray) -> list[float]:
     return [float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())]
 
 
-def scenario(clip: Clip, later_frame: int = 6, correction_frame: int = 4) -> list[dict]:
+def scenario(clip: Clip, later_frame: int = 6, correction_frame: int = 4, forward_again: bool = True) -> list[dict]:
     """Two objects on frame 0 (click; box + click), forward; a third object on a later frame and a
     correction click (negative, on the background of object 1's box) on a tracked frame; forward
-    again; then reverse from the last frame."""
+    again (unless `forward_again` is false); then reverse from the last frame."""
     m = clip.masks
     x0, y0, x1, y1 = _box(m[correction_frame, 0])
-    return [
+    ops = [
         {"op": "init"},
         {"op": "add_points", "frame": 0, "obj_id": 1, "points": [_centroid(m[0, 0])], "labels": [1]},
         {"op": "add_points", "frame": 0, "obj_id": 2, "box": _box(m[0, 1]), "points": [_centroid(m[0, 1])],
@@ -53,6 +53,7 @@ def scenario(clip: Clip, later_frame: int = 6, correction_frame: int = 4) -> lis
         {"op": "propagate", "start": None, "max_frames": None, "reverse": False},
         {"op": "propagate", "start": clip.num_frames - 1, "max_frames": None, "reverse": True},
     ]
+    return ops if forward_again else ops[:-2] + ops[-1:]
 
 
 def mask_scenario(clip: Clip) -> list[dict]:
