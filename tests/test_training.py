@@ -21,7 +21,7 @@ from sam2.checkpoint import bundled_weights, read_state_dict
 from sam2.data import davis
 from sam2.data.synthetic import ClipSpec, generate_clip
 from sam2.modeling.sam2_base import SAM2Base
-from sam2.training.clip_forward import PromptSettings, forward_clip
+from sam2.training.clip_forward import PromptSettings, Step, forward_clip
 from sam2.training.config import TrainConfig, load_train_config
 from sam2.training.data import ClipSampler, DataSettings
 from sam2.training.image_forward import forward_images
@@ -140,8 +140,10 @@ def test_clip_forward_trains_the_memory_path():
     torch.manual_seed(0)
     model = SAM2Base(micro_config()).train()
     images, targets = ClipSampler(SMALL_DATA, 128).sample(5)
-    steps = forward_clip(model, images, targets, PromptSettings(prob_clicks=1.0, correction_clicks=2),
+    pairs = forward_clip(model, images, targets, PromptSettings(prob_clicks=1.0, correction_clicks=2),
                          np.random.default_rng(1))
+    assert all(torch.equal(wanted[:, 0], targets[s.frame]) for s, wanted in pairs)
+    steps = [s for s, _ in pairs]
     frames = [s.frame for s in steps]
     assert set(frames) == set(range(4)) and frames[0] == 0
     tracked = [s for s in steps if s.frame not in frames[:1]]
@@ -150,6 +152,38 @@ def test_clip_forward_trains_the_memory_path():
     for name in ("memory_attention", "memory_encoder", "obj_ptr_proj", "maskmem_tpos_enc", "image_encoder"):
         grads = [p.grad for n, p in model.named_parameters() if n.startswith(name)]
         assert any(g is not None and g.abs().sum() > 0 for g in grads), name
+
+
+def _same_step(a: Step, b: Step) -> bool:
+    return all(x.shape == y.shape and torch.allclose(x, y)
+               for x, y in ((a.masks, b.masks), (a.ious, b.ious), (a.obj_score, b.obj_score)))
+
+
+def test_clip_grid_clicks_are_supervised_with_no_memory_and_stay_out_of_the_memory():
+    torch.manual_seed(0)
+    model = SAM2Base(micro_config()).train()
+    images, targets = ClipSampler(SMALL_DATA, 128).sample(5)
+    mask_prompted = PromptSettings(prob_clicks=0.0, max_init_cond_frames=1, max_correction_frames=1)
+    runs = {}
+    for grid_points, grid_frames in ((0, "conditioning"), (8, "conditioning"), (8, "all")):
+        torch.manual_seed(0)
+        settings = dataclasses.replace(mask_prompted, grid_points=grid_points, grid_clicks=6, grid_frames=grid_frames)
+        runs[grid_frames if grid_points else None] = forward_clip(model, images, targets, settings,
+                                                                  np.random.default_rng(1))
+    tracked = runs[None]  # the mask prompt on frame 0 gives no step: these are the other frames'
+    for grid_frames in ("conditioning", "all"):
+        rest, grid = list(runs[grid_frames]), []
+        for step, _ in tracked:  # the tracked steps come out the same, in order: the grid never reaches the memory
+            while not _same_step(rest[0][0], step):
+                grid.append(rest.pop(0))
+            rest.pop(0)
+        grid += rest
+        frames = [s.frame for s, _ in grid]
+        assert frames == ([0] if grid_frames == "conditioning" else sorted(set(frames))) and frames[0] == 0
+        assert grid_frames == "conditioning" or len(frames) > 1
+        for step, wanted in grid:  # one row per grid click on an object, three masks, the object as target
+            assert 0 < step.masks.shape[0] == wanted.shape[0] <= 6 and step.masks.shape[1] == 3
+            assert all(any(torch.equal(row, obj) for obj in targets[step.frame]) for row in wanted[:, 0])
 
 
 def _prompt_attention_peak(model: SAM2Base, point: tuple[float, float]) -> tuple[float, float]:
@@ -288,6 +322,9 @@ def test_shipped_training_config_reads_and_unknown_keys_are_refused(tmp_path):
     assert script.index("mini_image.yaml") < script.index("mini_images.yaml") < script.index("mini.yaml")
     (tmp_path / "bad.yaml").write_text("steps: 3\ndata: {frame: 8}\n")
     with pytest.raises(ValueError, match="unknown keys \\['frame'\\]"):
+        load_train_config(tmp_path / "bad.yaml")
+    (tmp_path / "bad.yaml").write_text("prompts: {grid_points: 16, grid_frames: every}\n")
+    with pytest.raises(ValueError, match="grid_frames must be 'conditioning' or 'all', not 'every'"):
         load_train_config(tmp_path / "bad.yaml")
 
 

@@ -69,6 +69,9 @@ def load_train_config(path: str | Path, **overrides) -> TrainConfig:
     config = _build(TrainConfig, values, str(path))
     if config.stage not in ("image", "video"):
         raise ValueError(f"{path}: stage must be 'image' or 'video', not {config.stage!r}")
+    grid_frames = config.prompts.grid_frames
+    if grid_frames not in ("conditioning", "all"):
+        raise ValueError(f"{path}: prompts.grid_frames must be 'conditioning' or 'all', not {grid_frames!r}")
     return config
 
 

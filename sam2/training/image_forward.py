@@ -17,8 +17,8 @@ import torch
 
 from ..modeling import tracking
 from ..modeling.sam2_base import SAM2Base
-from .clip_forward import PromptSettings, Step, step_from_head, training_features
-from .prompts import error_click, grid_clicks, noisy_box
+from .clip_forward import PromptSettings, Step, grid_step, step_from_head, training_features
+from .prompts import error_click, noisy_box
 
 
 def forward_images(model: SAM2Base, images: torch.Tensor, targets: list[torch.Tensor],
@@ -31,15 +31,12 @@ def forward_images(model: SAM2Base, images: torch.Tensor, targets: list[torch.Te
     feats = training_features(model, images)
     steps = []
     for i, target in enumerate(targets):
-        prompts = [(noisy_box(target, rng), False, target), (error_click(target, None, rng), True, target)]
-        if settings.grid_points:
-            points, labels, owner = grid_clicks(target, settings.grid_points, settings.grid_clicks, rng)
-            if len(owner):
-                prompts.append(((points, labels), True, target[owner]))
-        for points, multimask, wanted in prompts:
-            b = wanted.shape[0]
-            vision = tracking.no_memory_features(model, feats.vision[i : i + 1].expand(b, -1, -1, -1))
-            high_res = [level[i : i + 1].expand(b, -1, -1, -1) for level in feats.high_res]
+        b = target.shape[0]
+        vision = tracking.no_memory_features(model, feats.vision[i : i + 1].expand(b, -1, -1, -1))
+        high_res = [level[i : i + 1].expand(b, -1, -1, -1) for level in feats.high_res]
+        for points, multimask in ((noisy_box(target, rng), False), (error_click(target, None, rng), True)):
             head = tracking.sam_heads(model, vision, high_res, points, None, multimask=multimask)
-            steps.append((step_from_head(model, i, head), wanted[:, None]))
+            steps.append((step_from_head(model, i, head), target[:, None]))
+        if settings.grid_points and (grid := grid_step(model, i, vision, high_res, target, settings, rng)):
+            steps.append(grid)
     return steps

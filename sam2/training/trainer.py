@@ -95,8 +95,7 @@ def _summed(pairs, config: TrainConfig) -> StepLoss:
 def clip_loss(model: SAM2Base, images: torch.Tensor, targets: torch.Tensor, config: TrainConfig,
               rng: np.random.Generator) -> StepLoss:
     """Sum of the step losses over the clip, divided by its number of objects."""
-    steps = forward_clip(model, images, targets, config.prompts, rng)
-    return _summed(((s, targets[s.frame][:, None]) for s in steps), config) / targets.shape[1]
+    return _summed(forward_clip(model, images, targets, config.prompts, rng), config) / targets.shape[1]
 
 
 def images_loss(model: SAM2Base, sampler: ClipSampler, seed: int, config: TrainConfig,
