@@ -311,13 +311,15 @@ def test_a_training_clip_reads_only_its_own_frames_of_a_long_video(tmp_path, mon
 
 
 def test_shipped_training_config_reads_and_unknown_keys_are_refused(tmp_path):
-    stages = [load_train_config(REPO / "configs" / "training" / name)
-              for name in ("mini_image.yaml", "mini_images.yaml", "mini.yaml")]
+    names = ("mini_image.yaml", "mini_images.yaml", "mini.yaml", "mini_points.yaml")
+    stages = [load_train_config(REPO / "configs" / "training" / name) for name in names]
     assert all(config.model == "sam2.1_hiera_mini" for config in stages)
-    assert [config.stage for config in stages] == ["image", "image", "video"] and stages[2].data.frames == 8
+    assert [config.stage for config in stages] == ["image", "image", "video", "video"]
+    assert stages[2].data.frames == 8 and stages[3].prompts.grid_frames == "all"
     assert stages[0].freeze == ("image_encoder",) and not stages[0].init_checkpoint
     assert stages[1].init_checkpoint == "outputs/train/mini_image/last.pt"  # each stage starts from the one before
     assert stages[2].init_checkpoint == "outputs/train/mini_images/last.pt"
+    assert stages[3].init_checkpoint == "bundled"  # the generator's fine-tune, not in the shipped chain
     script = (REPO / "scripts" / "train_mini.sh").read_text()
     assert script.index("mini_image.yaml") < script.index("mini_images.yaml") < script.index("mini.yaml")
     (tmp_path / "bad.yaml").write_text("steps: 3\ndata: {frame: 8}\n")
