@@ -6,8 +6,8 @@ two decoder passes (a noisy box with one mask out; one click with three), so the
 prompts per encoder pass while it learns to follow them.
 
 With `prompts.grid_points`, a third decoder pass gives the automatic mask generator's prompts: single
-clicks on a jittered grid, each supervised by the object it falls on, three masks out
-(configs/training/mini_points.yaml fine-tunes the bundled model so).
+clicks on a jittered grid, each supervised by the object it falls on, three masks out (`grid_step`, which
+the video stage shares; configs/training/mini_points.yaml puts them in clips).
 """
 
 from __future__ import annotations
