@@ -319,9 +319,11 @@ def test_shipped_training_config_reads_and_unknown_keys_are_refused(tmp_path):
     assert stages[0].freeze == ("image_encoder",) and not stages[0].init_checkpoint
     assert stages[1].init_checkpoint == "outputs/train/mini_image/last.pt"  # each stage starts from the one before
     assert stages[2].init_checkpoint == "outputs/train/mini_images/last.pt"
-    assert stages[3].init_checkpoint == "bundled"  # the generator's fine-tune, not in the shipped chain
+    assert stages[3].init_checkpoint == "bundled" and stages[3].threads == 1  # stage 3 exported; reproducible
     script = (REPO / "scripts" / "train_mini.sh").read_text()
-    assert script.index("mini_image.yaml") < script.index("mini_images.yaml") < script.index("mini.yaml")
+    order = ["mini_image.yaml", "mini_images.yaml", "mini.yaml", "--export outputs/train/mini/", "mini_points.yaml"]
+    assert [script.index(step) for step in order] == sorted(script.index(step) for step in order)
+    assert script.rstrip().endswith("--export outputs/train/mini_points/last.pt sam2/weights/sam2.1_hiera_mini.pt")
     (tmp_path / "bad.yaml").write_text("steps: 3\ndata: {frame: 8}\n")
     with pytest.raises(ValueError, match="unknown keys \\['frame'\\]"):
         load_train_config(tmp_path / "bad.yaml")
