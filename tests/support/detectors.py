@@ -7,7 +7,7 @@ import numpy as np
 
 from tests.support.clips import make_clip
 
-FRAMES, HEIGHT, WIDTH = 8, 48, 64
+FRAMES, HEIGHT, WIDTH = 8, 96, 128
 # Clip name -> what the detector does on its frames.
 BEHAVIOUR = {"good": "boxes", "raises": "raise", "malformed": "malformed", "nothing": "nothing"}
 CLIPS = {name: make_clip(FRAMES, HEIGHT, WIDTH, num_objects=2, seed=seed) for seed, name in enumerate(BEHAVIOUR, 40)}
