@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = commands.add_parser("train", help="train or fine-tune SAM 2 (configs/training/*.yaml)")
     tr.add_argument("--config", type=Path,
-                    help="training YAML (default: the bundled model's last stage, configs/training/mini.yaml)")
+                    help="training YAML (default: configs/training/mini.yaml, the bundled model's video stage)")
     tr.add_argument("--out", help="run folder (checkpoint last.pt, log.jsonl); an existing one is resumed")
     tr.add_argument("--steps", type=int, help="optimiser steps (default: the config's)")
     tr.add_argument("--init-checkpoint", help="fine-tune from this checkpoint (official ones load too)")
